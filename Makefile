@@ -1,0 +1,59 @@
+# Every recipe calls the toolkit or a script in scripts/; none reimplements them.
+# Targets named after a config share its catalog name: make build/llama3-70b_4.
+
+VENV      ?= .venv
+PYTHON    ?= python3
+BIN       := $(VENV)/bin
+TOOLKIT   := $(BIN)/toolkit
+REGISTRY  ?=
+NAMESPACE ?= toolkit
+VLLM_VENV ?= .venv-vllm
+
+.DEFAULT_GOAL := help
+.PHONY: help setup engine base-image lint test test-unit demo render render-check bench vllm-parser
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z%/_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed ## create .venv with the toolkit and its development tools
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+engine: ## install and start a Docker engine when none answers (Debian, root)
+	scripts/ensure-engine.sh
+
+base-image: engine ## build the local Debian + Python base image for hosts without Docker Hub
+	scripts/make-base-image.sh
+
+vllm-parser: $(VLLM_VENV)/.installed ## a venv holding vLLM's own argument parser (CPU, no CUDA)
+
+$(VLLM_VENV)/.installed: scripts/make-vllm-parser-venv.sh
+	scripts/make-vllm-parser-venv.sh $(VLLM_VENV)
+	touch $@
+
+lint: setup ## ruff, mypy, shellcheck and the render check
+	$(BIN)/ruff check toolkit tests benchmarks images
+	$(BIN)/ruff format --check toolkit tests benchmarks images
+	$(BIN)/mypy
+	shellcheck scripts/*.sh images/ollama/entrypoint.sh
+	$(TOOLKIT) render --check
+
+test: setup engine base-image ## every test, the engine tests included
+	$(BIN)/pytest
+
+test-unit: setup ## the tests that need no Docker engine
+	$(BIN)/pytest -m "not engine"
+
+render: setup ## regenerate compose/ and the Dockerfiles from configs/
+	$(TOOLKIT) render
+
+render-check: setup ## fail when a generated file differs from the catalog
+	$(TOOLKIT) render --check
+
+bench: setup ## time `toolkit list` against `docker compose version`
+	benchmarks/list-vs-compose.sh

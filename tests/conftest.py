@@ -1,0 +1,51 @@
+"""Shared fixtures. Every test runs with no user catalog from the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from toolkit.catalog import BUILTIN_CATALOG, Catalog
+from toolkit.cli import cli
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOOLKIT_CATALOG", raising=False)
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return Catalog.load()
+
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def run() -> Run:
+    """Invoke the CLI in process; stdout and stderr are kept apart."""
+
+    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def user_catalog(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write a config file into a temporary user catalog and return the directory."""
+
+    def write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return tmp_path
+
+    return write
+
+
+def builtin_text(name: str) -> str:
+    return (BUILTIN_CATALOG / f"{name}.yaml").read_text(encoding="utf-8")

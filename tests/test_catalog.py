@@ -1,0 +1,161 @@
+"""The catalog holds the seed table exactly, and refuses bad input with one clear sentence."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import Run, builtin_text
+from toolkit.catalog import Catalog
+
+# The seed table of catalog-facts.md: the acceptance criterion, not a second config list.
+SEED = """
+llama3-8b Llama3-8B openai-text
+llama3-70b_1 Llama3-70B openai-text
+llama3-70b_4 Llama3-70B openai-text
+qwen1.5-110b_1 Qwen1.5-110B openai-text
+qwen1.5-110b_4 Qwen1.5-110B openai-text
+yi1.5-34b Yi1.5-34B openai-text
+qwen2-72b_1 Qwen2-72B openai-text
+qwen2-72b_4 Qwen2-72B openai-text
+falcon2-11b Falcon2-11B openai-text
+openbiollm-llama3-70b_1 OpenBioLLM-Llama3-70B openai-text
+openbiollm-llama3-70b_4 OpenBioLLM-Llama3-70B openai-text
+minicpm-v2.5 MiniCPM-Llama3-V2.5 ollama-text
+codestral-22b-v0.1 Codestral-22B-v0.1 openai-text
+gemma2-27b_4 Gemma-2-27B openai-text
+llama3.1-405b_8 Llama-3.1-405B openai-text
+mistral-123b_4 Mistral-123B openai-text
+flux.1-dev FLUX.1-dev openai-image
+nemotron-70b_2 Llama-3.1-Nemotron-70B openai-text
+nvlm-70b_4 NVLM-D-72B openai-text
+"""
+SEED_ROWS = [tuple(line.split()) for line in SEED.strip().splitlines()]
+
+
+def test_list_json_holds_every_seed_config_exactly(run: Run) -> None:
+    result = run("list", "--json")
+    assert result.exit_code == 0
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    for name, model, protocol in SEED_ROWS:
+        assert (rows[name]["model"], rows[name]["protocol"]) == (model, protocol)
+        assert set(rows[name]) >= {"name", "model", "protocol", "backend", "gpus"}
+    extra = set(rows) - {name for name, _, _ in SEED_ROWS}
+    assert extra == {"demo-image", "demo-text"}, "only the CPU demos stand beside the seed"
+
+
+@pytest.mark.parametrize(("name", "model", "protocol"), SEED_ROWS)
+def test_gpu_count_follows_the_name_suffix(
+    catalog: Catalog, name: str, model: str, protocol: str
+) -> None:
+    suffix = name.rsplit("_", 1)[1] if "_" in name else "1"
+    assert catalog[name].gpus == int(suffix)
+
+
+def test_list_prints_a_table(run: Run) -> None:
+    lines = run("list").stdout.splitlines()
+    assert lines[0].split() == ["NAME", "MODEL", "PROTOCOL", "BACKEND", "GPUS"]
+    assert any(line.split()[:2] == ["llama3-70b_4", "Llama3-70B"] for line in lines)
+
+
+def test_show_resolves_defaults(run: Run) -> None:
+    result = run("show", "llama3-8b", "--json")
+    data = json.loads(result.stdout)
+    assert data["port"] == 1042
+    assert data["backend_base_image"] == "vllm/vllm-openai:v0.33.0"
+
+
+def test_near_miss_suggests_the_closest_name(run: Run) -> None:
+    result = run("show", "llama3-70b-4")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: unknown config 'llama3-70b-4'; did you mean llama3-70b_4"
+    )
+    assert "Run 'toolkit list' to see every config." in result.stderr
+
+
+BAD = {
+    "malformed yaml": (
+        "model: [unclosed\n",
+        "bad.yaml: not valid YAML at line 2, column 1",
+    ),
+    "unknown key": (
+        builtin_text("llama3-8b") + "gpu: 2\n",
+        "bad.yaml: unknown key 'gpu'; allowed keys: model, protocol, backend, gpus,",
+    ),
+    "unknown nested key": (
+        builtin_text("llama3-8b").replace("revision: main", "revison: main"),
+        "bad.yaml: unknown key 'source.revison'; allowed keys: hf, revision, modelscope,",
+    ),
+    "wrong type": (
+        builtin_text("llama3-8b").replace("gpus: 1", "gpus: four"),
+        "bad.yaml: field 'gpus': Input should be a valid integer, unable to parse string "
+        "as an integer, got 'four'.",
+    ),
+    "gpus disagree with tensor parallel": (
+        builtin_text("llama3-70b_4").replace("gpus: 4", "gpus: 2"),
+        "bad.yaml: field 'engine_args.tensor-parallel-size': 4 disagrees with gpus: 2; "
+        "set it to the GPU count.",
+    ),
+    "protocol the backend cannot serve": (
+        builtin_text("llama3-8b").replace("protocol: openai-text", "protocol: ollama-text"),
+        "bad.yaml: field 'protocol': backend 'vllm' cannot serve 'ollama-text'; "
+        "allowed: openai-text.",
+    ),
+    "unknown protocol": (
+        builtin_text("llama3-8b").replace("protocol: openai-text", "protocol: grpc"),
+        "bad.yaml: field 'protocol': Input should be 'openai-text', 'ollama-text' or "
+        "'openai-image', got 'grpc'.",
+    ),
+    "two sources": (
+        builtin_text("llama3-8b").replace("  revision: main", "  local: /models/x"),
+        "bad.yaml: field 'source': give exactly one of hf, modelscope, ollama "
+        "or local (got hf, local).",
+    ),
+    "missing field": (
+        builtin_text("llama3-8b").replace("model: Llama3-8B\n", ""),
+        "bad.yaml: field 'model' is required; add it.",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_config_is_refused_naming_file_and_field(run: Run, user_catalog, case: str) -> None:
+    text, message = BAD[case]
+    directory = user_catalog("bad.yaml", text)
+    result = run("--catalog", str(directory), "list")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1, "one sentence, one line"
+
+
+def test_duplicate_config_name_is_refused(run: Run, user_catalog) -> None:
+    user_catalog("twin.yml", builtin_text("llama3-8b"))
+    directory = user_catalog("twin.yaml", builtin_text("llama3-8b"))
+    result = run("--catalog", str(directory), "list")
+    assert result.exit_code == 1
+    assert "twin.yml: duplicate config name 'twin'" in result.stderr
+    assert "keep one of the two files." in result.stderr
+
+
+def test_missing_user_catalog_is_refused(run: Run, tmp_path) -> None:
+    result = run("--catalog", str(tmp_path / "nope"), "list")
+    assert result.exit_code == 1
+    assert "does not exist; create it or fix --catalog / TOOLKIT_CATALOG." in result.stderr
+
+
+def test_user_catalog_overlays_and_adds(run: Run, user_catalog) -> None:
+    user_catalog(
+        "llama3-8b.yaml", builtin_text("llama3-8b").replace("port: 1042", "") + "port: 1099\n"
+    )
+    directory = user_catalog("my-model.yaml", builtin_text("llama3-8b"))
+    rows = {
+        r["name"]: r for r in json.loads(run("--catalog", str(directory), "list", "--json").stdout)
+    }
+    assert "my-model" in rows
+    shown = json.loads(
+        run("show", "llama3-8b", "--json", env={"TOOLKIT_CATALOG": str(directory)}).stdout
+    )
+    assert shown["port"] == 1099

