@@ -7,6 +7,8 @@ Heavy modules (the Docker SDK, HTTP clients) are imported inside the commands th
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -166,6 +168,277 @@ def render(ctx: click.Context, names: tuple[str, ...], check: bool) -> None:
         return
     written = rendering.write(catalog, selected)
     click.echo(f"rendered {len(written)} files for {len(selected or catalog)} configs")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--tag", help="Image tag (default: the backend's pinned version).")
+@click.option("--registry", default="", help="Registry host to prefix, e.g. ghcr.io.")
+@click.option("--namespace", default="toolkit", show_default=True, help="Image namespace.")
+@click.option("--no-cache", is_flag=True, help="Build every layer anew.")
+@click.option(
+    "--ca-bundle",
+    type=click.Path(path_type=Path),
+    help="CA bundle (PEM) handed to pip as a build secret, for TLS-intercepting proxies.",
+)
+@click.option("--pip-index-url", metavar="URL", help="A pip index mirror.")
+@click.option(
+    "--wheelhouse",
+    type=click.Path(path_type=Path),
+    help="A folder of wheels pip prefers (e.g. a CPU torch).",
+)
+@click.option(
+    "--base-image",
+    metavar="IMAGE",
+    help="Base image instead of the pinned one (e.g. one scripts/make-base-image.sh made).",
+)
+@click.pass_context
+def build(
+    ctx: click.Context,
+    name: str,
+    tag: str | None,
+    registry: str,
+    namespace: str,
+    no_cache: bool,
+    ca_bundle: Path | None,
+    pip_index_url: str | None,
+    wheelhouse: Path | None,
+    base_image: str | None,
+) -> None:
+    """Build a config's image from its rendered Dockerfile, with OCI labels.
+
+    \b
+    Examples:
+      toolkit build llama3-70b_4
+      toolkit build flux.1-dev --ca-bundle /etc/ssl/certs/ca-certificates.crt
+      toolkit build demo-image --wheelhouse ./wheels --base-image toolkit-local/python:3.11-bookworm
+    """
+    from toolkit import engine
+
+    catalog = _catalog(ctx)
+    options = engine.BuildOptions(
+        tag, registry, namespace, no_cache, ca_bundle, pip_index_url, wheelhouse, base_image
+    )
+    ref = engine.build(catalog, catalog[name], options)
+    click.echo(f"built {ref}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--gpus", metavar="IDS", help="GPU ids to use, comma-separated (default: 0..N-1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Host port (default: the config's).")
+@click.option(
+    "--bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="Host address to publish on; 0.0.0.0 exposes the service to the network.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    help="Seconds to wait for the model (default: the config's startup_seconds).",
+)
+@click.option("--no-wait", is_flag=True, help="Return once the container is up.")
+@click.pass_context
+def start(
+    ctx: click.Context,
+    name: str,
+    gpus: str | None,
+    port: int | None,
+    bind: str,
+    timeout: float | None,
+    no_wait: bool,
+) -> None:
+    """Start a config's service and wait until its model answers.
+
+    \b
+    Examples:
+      toolkit start llama3-70b_4
+      toolkit start llama3-70b_4 --gpus 4,5,6,7 --port 2042
+      toolkit start demo-image --timeout 120
+    """
+    from toolkit import engine
+
+    catalog = _catalog(ctx)
+    config = catalog[name]
+    ids = [g.strip() for g in gpus.split(",") if g.strip()] if gpus is not None else None
+    options = engine.StartOptions(ids, port, bind, timeout, not no_wait)
+    began = time.monotonic()
+    plan = engine.start(catalog, config, options, engine.stderr_progress)
+    if no_wait:
+        click.echo(f"{name} started at {plan.url}; not waiting for {config.model}.")
+        return
+    click.echo(
+        f"{name} is ready at {plan.url} after {time.monotonic() - began:.1f} s: "
+        f"{config.model} answers."
+    )
+    click.echo(f"try: {_example_request(config.protocol.value, plan.url, config.model)}")
+
+
+def _example_request(protocol: str, url: str, model: str) -> str:
+    if protocol == "ollama-text":
+        body = {
+            "model": model,
+            "messages": [{"role": "user", "content": "Hello!"}],
+            "stream": False,
+        }
+        path = "/api/chat"
+    elif protocol == "openai-image":
+        body = {
+            "model": model,
+            "prompt": "A cat holding a sign that says hello world",
+            "size": "512x512",
+        }
+        path = "/v1/images/generations"
+    else:
+        body = {"model": model, "messages": [{"role": "user", "content": "Hello!"}]}
+        path = "/v1/chat/completions"
+    import shlex
+
+    return (
+        f"curl -s {url}{path} -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(json.dumps(body))}"
+    )
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@click.pass_context
+def status(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """Show running toolkit services: config, state, health, port, GPUs, uptime.
+
+    \b
+    Examples:
+      toolkit status
+      toolkit status llama3-70b_4 --json
+    """
+    from toolkit import engine
+
+    if name:
+        name = _catalog(ctx)[name].name
+    rows = engine.status(name)
+    if as_json:
+        _echo_json(rows)
+    elif rows:
+        _table(rows, ["config", "model", "state", "health", "port", "gpus", "uptime_s"])
+    else:
+        click.echo(f"{name} is not running." if name else "no toolkit service is running.")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("--tail", default=100, show_default=True, help="Lines from the end to show.")
+@click.pass_context
+def logs(ctx: click.Context, name: str, follow: bool, tail: int) -> None:
+    """Print a service's log lines.
+
+    \b
+    Examples:
+      toolkit logs llama3-70b_4 --tail 20
+      toolkit logs flux.1-dev -f
+    """
+    from toolkit import engine
+
+    for chunk in engine.logs(_catalog(ctx)[name], follow, tail):
+        click.echo(chunk, nl=False)
+
+
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--volumes",
+    is_flag=True,
+    help="Also delete the shared model cache volume (every config's weights).",
+)
+@click.pass_context
+def stop(ctx: click.Context, name: str, volumes: bool) -> None:
+    """Stop a service and remove its containers and network; safe to repeat.
+
+    \b
+    Examples:
+      toolkit stop llama3-70b_4
+      toolkit stop flux.1-dev --volumes
+    """
+    from toolkit import engine
+
+    config = _catalog(ctx)[name]
+    if engine.stop(config, volumes):
+        click.echo(f"stopped {name}" + (" and removed the model cache" if volumes else ""))
+    else:
+        click.echo(f"{name} is not running; nothing to stop.")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--url", help="Probe this endpoint instead of a catalog service.")
+@click.option(
+    "--protocol",
+    type=click.Choice(["openai-text", "ollama-text", "openai-image"]),
+    help="The endpoint's protocol (with --url).",
+)
+@click.option("--model", help="The served model name (with --url).")
+@click.option("--vision", is_flag=True, help="Also send an image in a chat (with --url).")
+@click.option("--api-key", envvar="TOOLKIT_API_KEY", help="Bearer token, if the server has one.")
+@click.option("--size", default="64x64", show_default=True, help="Image size for openai-image.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds per request.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def probe(
+    ctx: click.Context,
+    name: str | None,
+    url: str | None,
+    protocol: str | None,
+    model: str | None,
+    vision: bool,
+    api_key: str | None,
+    size: str,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Smoke-test a running model over its protocol; exit 0 pass, 1 fail, 2 usage.
+
+    \b
+    Examples:
+      toolkit probe llama3-70b_4
+      toolkit probe --url http://127.0.0.1:1042 --protocol openai-text --model Llama3-70B --json
+    """
+    from toolkit import protocols
+    from toolkit.errors import UsageError
+
+    if name and (url or protocol or model):
+        raise UsageError("give a config NAME or --url/--protocol/--model, not both.")
+    if name:
+        config = _catalog(ctx)[name]
+        port = _service_port(config.name) or config.port
+        url, protocol, model, vision = (
+            f"http://127.0.0.1:{port}",
+            config.protocol.value,
+            config.model,
+            config.vision,
+        )
+    elif not (url and protocol and model):
+        raise UsageError("give a config NAME, or all of --url, --protocol and --model.")
+    verdict = protocols.probe(
+        protocol, url, model, vision=vision, api_key=api_key, timeout=timeout, size=size
+    )
+    if as_json:
+        click.echo(json.dumps(verdict.as_dict(), sort_keys=True))
+    else:
+        click.echo(protocols.describe(verdict))
+    ctx.exit(0 if verdict.passed else 1)
+
+
+def _service_port(name: str) -> int | None:
+    """The host port a running service of this config publishes, if the engine answers."""
+    from toolkit import engine
+
+    try:
+        rows = engine.status(name)
+    except ToolkitError:
+        return None
+    return int(rows[0]["port"]) if rows and rows[0]["port"] else None
 
 
 def _relative(path: Any) -> str:

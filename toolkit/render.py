@@ -194,6 +194,11 @@ def labels(catalog: Catalog, config: Config) -> dict[str, str]:
     }
 
 
+def pip_build(config: Config) -> bool:
+    """Whether the image installs Python packages (and so takes the CA bundle and wheelhouse)."""
+    return config.backend in (BackendName.DIFFUSERS, BackendName.TRANSFORMERS)
+
+
 @dataclass(frozen=True)
 class Context:
     """Everything a template may use; StrictUndefined refuses anything else."""
@@ -220,7 +225,7 @@ class Context:
             "label_prefix": LABEL_PREFIX,
             "gpu_ids": [str(i) for i in range(c.gpus)],
             "shm_size": c.shm_size or ("16gb" if c.gpus > 1 else None),
-            "pip_build": c.backend in (BackendName.DIFFUSERS, BackendName.TRANSFORMERS),
+            "pip_build": pip_build(c),
         }
 
 

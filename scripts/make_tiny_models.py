@@ -1,0 +1,147 @@
+"""Write tiny randomly initialised models for the CPU demo and the tests; nothing is downloaded.
+
+    python scripts/make_tiny_models.py [DIR]     (default: .demo/models)
+
+DIR/tiny-llama      a 2-layer Llama with a character-level tokenizer and a chat template
+DIR/tiny-diffusion  a Stable Diffusion pipeline (UNet, VAE, CLIP text encoder) a few MB large
+
+They use the real model and tokenizer classes and save with `save_pretrained`, so the servers load
+them with the same code that loads real weights. Their output is noise, by design.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+import sys
+import tempfile
+from pathlib import Path
+
+CHARS = string.ascii_letters + string.digits + " .,!?'\"-:;()\n"
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }}: "
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+    "{% for part in m['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
+    "{% endif %}{% endfor %}{% endif %}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+def tiny_llama(target: Path) -> None:
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    torch.manual_seed(0)
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for char in CHARS:
+        vocab.setdefault(char, len(vocab))
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    backend.decoder = decoders.Fuse()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    LlamaForCausalLM(config).save_pretrained(target)
+    tokenizer.save_pretrained(target)
+
+
+def _clip_tokenizer(directory: Path) -> object:
+    from transformers import CLIPTokenizer
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for char in string.ascii_lowercase + string.digits + ".,!?'":
+        vocab.setdefault(char, len(vocab))
+        vocab.setdefault(char + "</w>", len(vocab))
+    (directory / "vocab.json").write_text(json.dumps(vocab))
+    (directory / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(
+        str(directory / "vocab.json"), str(directory / "merges.txt"), model_max_length=16
+    )
+
+
+def tiny_diffusion(target: Path) -> None:
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=16,
+        attention_head_dim=2,
+        norm_num_groups=4,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 16),
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        norm_num_groups=4,
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        tokenizer = _clip_tokenizer(Path(scratch))
+        text_config = CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=16,
+            projection_dim=16,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+        pipeline = StableDiffusionPipeline(
+            unet=unet,
+            vae=vae,
+            text_encoder=CLIPTextModel(text_config),
+            tokenizer=tokenizer,
+            scheduler=DDIMScheduler(clip_sample=False, steps_offset=1),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+        pipeline.save_pretrained(target)
+
+
+def main() -> None:
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else ".demo/models")
+    for name, make in (("tiny-llama", tiny_llama), ("tiny-diffusion", tiny_diffusion)):
+        target = root / name
+        if (target / "model_index.json").exists() or (target / "config.json").exists():
+            print(f"{target} exists")
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        make(target)
+        print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()
