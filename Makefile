@@ -40,7 +40,7 @@ lint: setup ## ruff, mypy, shellcheck and the render check
 	$(BIN)/ruff check toolkit tests benchmarks images
 	$(BIN)/ruff format --check toolkit tests benchmarks images
 	$(BIN)/mypy
-	shellcheck scripts/*.sh images/ollama/entrypoint.sh
+	shellcheck -x scripts/*.sh images/ollama/entrypoint.sh benchmarks/*.sh .ci/run
 	$(TOOLKIT) render --check
 
 test: setup engine base-image ## every test, the engine tests included
@@ -55,5 +55,20 @@ render: setup ## regenerate compose/ and the Dockerfiles from configs/
 render-check: setup ## fail when a generated file differs from the catalog
 	$(TOOLKIT) render --check
 
+demo: setup base-image ## the main job: the offline CPU demo (build, start, request, stop)
+	scripts/demo.sh
+
 bench: setup ## time `toolkit list` against `docker compose version`
 	benchmarks/list-vs-compose.sh
+
+build/%: setup ## build one config's image: make build/llama3-70b_4
+	$(TOOLKIT) build $* --namespace $(NAMESPACE) $(if $(REGISTRY),--registry $(REGISTRY))
+
+start/%: setup ## start one config's service and wait until it answers
+	$(TOOLKIT) start $*
+
+probe/%: setup ## probe one running service over its protocol
+	$(TOOLKIT) probe $*
+
+stop/%: setup ## stop one service
+	$(TOOLKIT) stop $*

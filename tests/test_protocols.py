@@ -177,15 +177,17 @@ def test_server_answering_500_is_an_error_status() -> None:
 def test_truncated_sse_stream_is_malformed() -> None:
     chunk = {"object": "chat.completion.chunk", "choices": [{"delta": {"content": "Hi"}}]}
     event = b"data: " + json.dumps(chunk).encode() + b"\n\n"
-    with ScriptedServer(
-        {
-            ("POST", "/v1/chat/completions"): Answer(
-                content_type="text/event-stream", chunks=[event], cut=True
-            ),
-        }
-    ) as server:
-        with pytest.raises(protocols.ProbeError) as caught:
-            protocols.openai_chat_stream(protocols.Client(server.url), "M")
+    with (
+        ScriptedServer(
+            {
+                ("POST", "/v1/chat/completions"): Answer(
+                    content_type="text/event-stream", chunks=[event], cut=True
+                ),
+            }
+        ) as server,
+        pytest.raises(protocols.ProbeError) as caught,
+    ):
+        protocols.openai_chat_stream(protocols.Client(server.url), "M")
     assert caught.value.kind == Failure.MALFORMED
 
 

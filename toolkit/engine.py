@@ -364,7 +364,7 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
         if container is None or container.status in ("exited", "dead") or _restarted(container):
             tail = _tail(container)
             _down(config)
-            state = "is gone" if container is None else f"exited ({_exit_code(container)})"
+            state = _crash_state(container)
             raise EngineError(
                 f"{config.name}'s server {state} after {elapsed:.0f} s before "
                 f"the model answered; its last log lines:\n{tail}\n"
@@ -397,8 +397,12 @@ def _restarted(container: Any) -> bool:
     return int(container.attrs.get("RestartCount", 0)) > 0
 
 
-def _exit_code(container: Any) -> str:
-    return f"exit code {container.attrs.get('State', {}).get('ExitCode', '?')}"
+def _crash_state(container: Any) -> str:
+    if container is None:
+        return "is gone"
+    if container.status in ("exited", "dead"):
+        return f"exited (exit code {container.attrs.get('State', {}).get('ExitCode', '?')})"
+    return f"crashed (Docker restarted it {container.attrs.get('RestartCount', 0)} time(s))"
 
 
 def _tail(container: Any, lines: int = LOG_TAIL) -> str:

@@ -1,0 +1,148 @@
+"""build, start, status, probe, stop against a real Docker engine, and the faults around them."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+from tests.engine.conftest import leftovers, toolkit
+from tests.servers import free_port
+from toolkit import protocols
+from toolkit.paths import REPO_ROOT
+
+PROJECT = "toolkit-demo-image"
+
+
+def test_diffusers_demo_end_to_end(docker, built: Path, stopped_after) -> None:
+    port = free_port()
+    stopped_after.append(("demo-image", built))
+    started = toolkit("start", "demo-image", "--port", str(port), catalog=built)
+    assert started.exit_code == 0, started.output
+    assert f"demo-image is ready at http://127.0.0.1:{port}" in started.stdout
+    assert "waiting for Tiny-Diffusion" in started.stderr, "progress is shown while loading"
+
+    detail = protocols.openai_image(
+        protocols.Client(f"http://127.0.0.1:{port}"), "Tiny-Diffusion", "64x48", "b64_json"
+    )
+    assert detail == "1 PNG(s) of 64x48 via b64_json"
+
+    rows = json.loads(toolkit("status", "--json", catalog=built).stdout)
+    row = next(r for r in rows if r["config"] == "demo-image")
+    assert (row["state"], row["port"], row["model"]) == ("running", port, "Tiny-Diffusion")
+    published = docker.containers.get(row["container"]).attrs["HostConfig"]["PortBindings"]
+    assert published["8000/tcp"][0]["HostIp"] == "127.0.0.1", "bound to loopback only"
+
+    stopped = toolkit("stop", "demo-image", catalog=built)
+    assert stopped.stdout == "stopped demo-image\n"
+    assert leftovers(docker, PROJECT) == []
+    assert docker.volumes.get("toolkit-model-cache"), "the shared model cache survives stop"
+
+
+def test_text_demo_probe_and_seed_scripts(docker, built: Path, stopped_after) -> None:
+    port = free_port()
+    stopped_after.append(("demo-text", built))
+    assert toolkit("start", "demo-text", "--port", str(port), catalog=built).exit_code == 0
+
+    probe = toolkit("probe", "demo-text", "--json", catalog=built)
+    assert probe.exit_code == 0, probe.output
+    assert json.loads(probe.stdout)["verdict"] == "pass"
+
+    env = {"PORT": str(port), "PATH": "/usr/bin:/bin"}
+    request = subprocess.run(
+        [REPO_ROOT / "scripts/request-service-openai-text.sh", "Tiny-Llama"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert request.returncode == 0, request.stderr
+    assert json.loads(request.stdout)["object"] == "chat.completion"
+
+    toolkit("stop", "demo-text", catalog=built)
+    down = subprocess.run(
+        [REPO_ROOT / "scripts/request-service-openai-text.sh", "Tiny-Llama"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert down.returncode != 0, "a request to a stopped service fails"
+
+
+def test_start_refuses_a_taken_port(docker, built: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = toolkit("start", "demo-image", "--port", str(port), catalog=built)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: port {port} on 127.0.0.1 is already in use; pick another "
+        "with --port or stop what holds it.\n"
+    )
+    assert leftovers(docker, PROJECT) == [], "nothing starts when the preflight fails"
+
+
+def test_start_shows_the_log_tail_when_the_server_exits(
+    docker, built: Path, tmp_path: Path, stopped_after
+) -> None:
+    broken = tmp_path / "catalog"
+    broken.mkdir()
+    (tmp_path / "empty-model").mkdir()
+    text = (built / "demo-image.yaml").read_text()
+    old = next(line for line in text.splitlines() if line.strip().startswith("local:"))
+    (broken / "demo-image.yaml").write_text(text.replace(old, f"  local: {tmp_path}/empty-model"))
+    stopped_after.append(("demo-image", broken))
+    result = toolkit("start", "demo-image", "--port", str(free_port()), catalog=broken)
+    assert result.exit_code == 1
+    assert re.search(
+        r"^error: demo-image's server (exited \(exit code 1\)|crashed \(Docker "
+        r"restarted it \d time\(s\)\)) after \d+ s",
+        result.stderr,
+        re.MULTILINE,
+    )
+    assert "before the model answered; its last log lines:" in result.stderr
+    assert "loading /models/local failed" in result.stderr, "the server's own error is shown"
+    assert result.stderr.rstrip().endswith("The service was stopped.")
+    assert leftovers(docker, PROJECT) == []
+
+
+def test_start_times_out_when_the_model_loads_slower(docker, built: Path, stopped_after) -> None:
+    stopped_after.append(("demo-image", built))
+    result = toolkit(
+        "start", "demo-image", "--port", str(free_port()), "--timeout", "0.5", catalog=built
+    )
+    assert result.exit_code == 1
+    assert "error: demo-image did not list Tiny-Diffusion within 0 s; its last log lines:" in (
+        result.stderr
+    )
+    assert "raise --timeout if the model needs longer to load." in result.stderr
+    assert leftovers(docker, PROJECT) == []
+
+
+def test_stop_of_a_service_not_running_says_so(docker, built: Path) -> None:
+    result = toolkit("stop", "demo-image", catalog=built)
+    assert (result.exit_code, result.stdout) == (0, "demo-image is not running; nothing to stop.\n")
+
+
+def test_unreachable_engine_is_one_sentence(docker) -> None:
+    host = f"tcp://127.0.0.1:{free_port()}"
+    result = toolkit("status", env={"DOCKER_HOST": host})
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: the Docker engine at {host} is not reachable; start "
+        "dockerd (or fix DOCKER_HOST) and try again.\n"
+    )
+
+
+def test_start_refuses_a_missing_image(docker, built: Path, tmp_path: Path) -> None:
+    (tmp_path / "never-built.yaml").write_text((built / "demo-image.yaml").read_text())
+    result = toolkit("start", "never-built", catalog=tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: image toolkit/never-built:0.42.1 is not built; run "
+        "'toolkit build never-built' first.\n"
+    )

@@ -1,0 +1,83 @@
+"""A token canary: a gated config built and started with a fake token, searched for everywhere."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+from tests.engine.conftest import leftovers, toolkit
+from tests.servers import free_port
+from toolkit import render
+from toolkit.catalog import Catalog
+
+CANARY = "hf_canaryTOKENdoNotLeak0123456789"
+CA_CANARY = "canary-ca-bundle-line-7f3a"
+
+
+def test_token_and_ca_bundle_land_nowhere(
+    docker, built: Path, wheelhouse: Path, base_image: str, tmp_path: Path, stopped_after
+) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    text = (built / "demo-image.yaml").read_text() + "gated: true\n"
+    (catalog / "canary-image.yaml").write_text(text)
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text(Path("/etc/ssl/certs/ca-certificates.crt").read_text() + f"# {CA_CANARY}\n")
+    env = {"HF_TOKEN": CANARY, "HF_TOKEN_FILE": "", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    outputs = []
+
+    build = toolkit(
+        "build",
+        "canary-image",
+        "--wheelhouse",
+        str(wheelhouse),
+        "--base-image",
+        base_image,
+        "--ca-bundle",
+        str(bundle),
+        catalog=catalog,
+        env=env,
+    )
+    assert build.exit_code == 0, build.output
+    stopped_after.append(("canary-image", catalog))
+    start = toolkit("start", "canary-image", "--port", str(free_port()), catalog=catalog, env=env)
+    assert start.exit_code == 0, start.output
+    outputs += [
+        build.output,
+        start.output,
+        toolkit("status", "--json", catalog=catalog).output,
+        toolkit("logs", "canary-image", catalog=catalog).output,
+    ]
+
+    ref = "toolkit/canary-image:0.42.1"
+    container = docker.containers.list(
+        filters={"label": f"{render.LABEL_PREFIX}.config=canary-image"}
+    )[0]
+    # The token did reach the server, as a secret file.
+    assert container.exec_run("cat /run/secrets/hf_token").output.decode() == CANARY
+    assert container.exec_run("printenv HF_TOKEN_PATH").output.decode().strip() == (
+        "/run/secrets/hf_token"
+    )
+
+    image = docker.images.get(ref)
+    layers = b"".join(image.save())
+    with tarfile.open(fileobj=io.BytesIO(layers)) as archive:
+        members = b"".join(archive.extractfile(m).read() for m in archive if m.isfile())
+    catalog_obj = Catalog.load(catalog)
+    rendered = render.outputs(catalog_obj, ["canary-image"])
+    places = {
+        "image layers": members,
+        "image config": json.dumps(image.attrs).encode(),
+        "container inspect": json.dumps(container.attrs).encode(),
+        "rendered files": "".join(rendered.values()).encode(),
+        "toolkit output": "".join(outputs).encode(),
+    }
+    for place, content in places.items():
+        assert CANARY.encode() not in content, f"the token leaked into the {place}"
+        assert CA_CANARY.encode() not in content, f"the CA bundle leaked into the {place}"
+
+    toolkit("stop", "canary-image", catalog=catalog)
+    assert leftovers(docker, "toolkit-canary-image") == []
+    docker.images.remove(ref)
