@@ -197,9 +197,9 @@ def test_image_of_the_wrong_size_is_malformed() -> None:
     body = json.dumps(
         {"created": 0, "data": [{"b64_json": base64.b64encode(png.getvalue()).decode()}]}
     ).encode()
-    with ScriptedServer({("POST", "/v1/images/generations"): Answer(body=body)}) as server:
-        with pytest.raises(protocols.ProbeError) as caught:
-            protocols.openai_image(protocols.Client(server.url), "M", "64x64", "b64_json")
+    answers = {("POST", "/v1/images/generations"): Answer(body=body)}
+    with ScriptedServer(answers) as server, pytest.raises(protocols.ProbeError) as caught:
+        protocols.openai_image(protocols.Client(server.url), "M", "64x64", "b64_json")
     assert caught.value.kind == Failure.MALFORMED
     assert str(caught.value) == "asked for 64x64, got a 32x32 image"
 
