@@ -43,7 +43,7 @@ lint: setup ## ruff, mypy, shellcheck and the render check
 	shellcheck -x scripts/*.sh images/ollama/entrypoint.sh benchmarks/*.sh .ci/run
 	$(TOOLKIT) render --check
 
-test: setup engine base-image ## every test, the engine tests included
+test: setup engine base-image vllm-parser ## every test, the engine tests included
 	$(BIN)/pytest
 
 test-unit: setup ## the tests that need no Docker engine

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -88,14 +88,22 @@ class Source(Strict):
 
 
 class ModelInfo(Strict):
-    """Facts from the served weights' config.json, for the VRAM plan."""
+    """Facts from the served weights' config.json and model card, for the VRAM plan."""
 
     params_b: Annotated[float, Field(gt=0)]
     layers: Annotated[int, Field(gt=0)] | None = None
     kv_heads: Annotated[int, Field(gt=0)] | None = None
     head_dim: Annotated[int, Field(gt=0)] | None = None
+    hidden: Annotated[int, Field(gt=0)] | None = None
+    intermediate: Annotated[int, Field(gt=0)] | None = None
+    vocab: Annotated[int, Field(gt=0)] | None = None
     max_position: Annotated[int, Field(gt=0)] | None = None
-    weights: Annotated[str, Field(pattern=r"^(bf16|fp16|fp8|int4|q4)$")] = "bf16"
+    weights: Literal["bf16", "fp16", "fp8", "int4", "q4"] = "bf16"
+    # Quantized weights keep some parameters in 16 bits (embeddings and LM head; for Meta's
+    # FP8 405B also attention and the first and last layers' MLPs): how many, in billions.
+    unquantized_b: Annotated[float, Field(ge=0)] = 0.0
+    # The measured size of all weights, where it is known better than computed (GGUF files,
+    # a diffusers pipeline): it then replaces the computation.
     weights_gib: Annotated[float, Field(gt=0)] | None = None
 
 

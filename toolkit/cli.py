@@ -172,6 +172,69 @@ def render(ctx: click.Context, names: tuple[str, ...], check: bool) -> None:
 
 @cli.command()
 @click.argument("name")
+@click.option("--gpus", type=click.IntRange(0, 64), help="GPU count (default: the config's).")
+@click.option(
+    "--gpu-memory",
+    "gpu_memory",
+    metavar="SIZE",
+    help="Memory of one GPU, e.g. 80GiB or 79.2 (default: 79.22 GiB, an 80 GB card).",
+)
+@click.option(
+    "--max-model-len",
+    type=click.IntRange(1),
+    metavar="TOKENS",
+    help="Context to plan for (default: the config's).",
+)
+@click.option("--host", "on_host", is_flag=True, help="Plan against this host's GPUs.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    name: str,
+    gpus: int | None,
+    gpu_memory: str | None,
+    max_model_len: int | None,
+    on_host: bool,
+    as_json: bool,
+) -> None:
+    """Say whether a config fits its GPUs: memory per GPU and the longest context.
+
+    Exit status 0 when it fits, 1 when it does not. Needs no GPU and no network.
+
+    \b
+    Examples:
+      toolkit plan llama3-70b_4
+      toolkit plan llama3-70b_1 --max-model-len 32768 --json
+      toolkit plan qwen2-72b_4 --gpus 2 --gpu-memory 141GiB
+    """
+    from toolkit import plan as planning
+    from toolkit.errors import UsageError
+
+    config = _catalog(ctx)[name]
+    memory = planning.DEFAULT_GPU_GIB
+    if gpu_memory:
+        memory = planning.parse_size(gpu_memory)
+    if on_host:
+        from toolkit.gpus import discover
+
+        host = discover()
+        if not host:
+            raise UsageError(
+                "no NVIDIA GPU was found on this host (neither NVML nor nvidia-smi "
+                "answered); plan with --gpu-memory instead."
+            )
+        memory = min(g.free_gib for g in host)
+        gpus = len(host) if gpus is None else gpus
+    result = planning.plan(config, gpus, memory, max_model_len)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), sort_keys=True))
+    else:
+        click.echo(planning.describe(result))
+    ctx.exit(0 if result.fits else 1)
+
+
+@cli.command()
+@click.argument("name")
 @click.option("--tag", help="Image tag (default: the backend's pinned version).")
 @click.option("--registry", default="", help="Registry host to prefix, e.g. ghcr.io.")
 @click.option("--namespace", default="toolkit", show_default=True, help="Image namespace.")
@@ -239,6 +302,7 @@ def build(
     help="Seconds to wait for the model (default: the config's startup_seconds).",
 )
 @click.option("--no-wait", is_flag=True, help="Return once the container is up.")
+@click.option("--force", is_flag=True, help="Start even when the plan says it does not fit.")
 @click.pass_context
 def start(
     ctx: click.Context,
@@ -248,6 +312,7 @@ def start(
     bind: str,
     timeout: float | None,
     no_wait: bool,
+    force: bool,
 ) -> None:
     """Start a config's service and wait until its model answers.
 
@@ -262,17 +327,17 @@ def start(
     catalog = _catalog(ctx)
     config = catalog[name]
     ids = [g.strip() for g in gpus.split(",") if g.strip()] if gpus is not None else None
-    options = engine.StartOptions(ids, port, bind, timeout, not no_wait)
+    options = engine.StartOptions(ids, port, bind, timeout, not no_wait, force)
     began = time.monotonic()
-    plan = engine.start(catalog, config, options, engine.stderr_progress)
+    service = engine.start(catalog, config, options, engine.stderr_progress)
     if no_wait:
-        click.echo(f"{name} started at {plan.url}; not waiting for {config.model}.")
+        click.echo(f"{name} started at {service.url}; not waiting for {config.model}.")
         return
     click.echo(
-        f"{name} is ready at {plan.url} after {time.monotonic() - began:.1f} s: "
+        f"{name} is ready at {service.url} after {time.monotonic() - began:.1f} s: "
         f"{config.model} answers."
     )
-    click.echo(f"try: {_example_request(config.protocol.value, plan.url, config.model)}")
+    click.echo(f"try: {_example_request(config.protocol.value, service.url, config.model)}")
 
 
 def _example_request(protocol: str, url: str, model: str) -> str:

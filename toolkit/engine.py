@@ -25,6 +25,7 @@ from toolkit import render
 from toolkit.catalog import REPO_ROOT, Catalog, Config
 from toolkit.compose import ComposeError, compose_command
 from toolkit.errors import ToolkitError
+from toolkit.gpus import Gpu
 
 LABEL = render.LABEL_PREFIX
 TOKEN_FILE_DEFAULT = Path.home() / ".cache" / "huggingface" / "token"
@@ -186,11 +187,11 @@ class StartOptions:
     bind: str = "127.0.0.1"
     timeout: float | None = None
     wait: bool = True
-    base_url_host: str = "127.0.0.1"
+    force: bool = False
 
 
 @dataclass(frozen=True)
-class Plan:
+class Service:
     """What start will run: the compose file, its variables, and where the model answers."""
 
     config: Config
@@ -255,7 +256,7 @@ def _gpu_support(engine: Any) -> bool:
     return any("nvidia" in str(d) for d in info.get("DiscoveredDevices") or [])
 
 
-def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[Any, Plan]:
+def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[Any, Service]:
     """Every check before anything starts; the first failure is one sentence and exit 1."""
     engine = client()
     compose_command()
@@ -278,6 +279,7 @@ def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[
                 "the NVIDIA runtime nor NVIDIA CDI devices; install the NVIDIA Container "
                 "Toolkit and restart dockerd."
             )
+        check_fit(config, gpus, discover_gpus(), options.force)
         held = _gpus_in_use(engine)
         clash = sorted(set(gpus) & set(held))
         if clash:
@@ -316,7 +318,39 @@ def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[
     compose_file = _state_dir() / "compose" / f"{config.name}.yaml"
     compose_file.parent.mkdir(parents=True, exist_ok=True)
     compose_file.write_text(render.render_compose(catalog, config), encoding="utf-8")
-    return engine, Plan(config, compose_file, env, port, gpus)
+    return engine, Service(config, compose_file, env, port, gpus)
+
+
+def discover_gpus() -> list[Gpu]:
+    from toolkit.gpus import discover
+
+    return discover()
+
+
+def check_fit(config: Config, ids: list[str], host: list[Gpu], force: bool) -> None:
+    """Refuse, with the numbers, a config the chosen GPUs' free memory cannot hold."""
+    from toolkit import plan
+
+    if not host:
+        raise EngineError(
+            f"{config.name} needs {config.gpus} GPU(s) but no NVIDIA GPU was found "
+            "on this host (neither NVML nor nvidia-smi answered); check the driver."
+        )
+    by_index = {gpu.index: gpu for gpu in host}
+    unknown = [i for i in ids if i not in by_index]
+    if unknown:
+        raise EngineError(
+            f"GPU id(s) {','.join(unknown)} do not exist on this host (it has "
+            f"{','.join(by_index)}); pick others with --gpus."
+        )
+    free = min(by_index[i].free_gib for i in ids)
+    result = plan.plan(config, gpu_memory_gib=free)
+    if not result.fits and not force:
+        raise EngineError(
+            f"{config.name} does not fit GPU(s) {','.join(ids)} with {free:.1f} GiB free each: "
+            f"{'; '.join(result.reasons)}; lower max-model-len, use more GPUs or a quantized "
+            "variant (toolkit plan shows the numbers), or pass --force."
+        )
 
 
 def _gpus_in_use(engine: Any) -> dict[str, str]:
@@ -333,16 +367,16 @@ def _gpus_in_use(engine: Any) -> dict[str, str]:
 Progress = Callable[[str], None]
 
 
-def start(catalog: Catalog, config: Config, options: StartOptions, progress: Progress) -> Plan:
+def start(catalog: Catalog, config: Config, options: StartOptions, progress: Progress) -> Service:
     """Preflight, `compose up -d`, then wait until the model is listed by the server."""
     from toolkit import protocols
 
-    engine, plan = preflight(catalog, config, options)
+    engine, service = preflight(catalog, config, options)
     result = _compose(
         ["-p", config.project, "up", "-d", "--no-build"],
-        env=plan.env,
+        env=service.env,
         capture=True,
-        project_file=plan.compose_file,
+        project_file=service.compose_file,
     )
     if result.returncode != 0:
         _down(config)
@@ -352,13 +386,13 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
             "nothing was left running."
         )
     if not options.wait:
-        return plan
+        return service
     timeout = options.timeout if options.timeout is not None else config.startup_seconds
     started = time.monotonic()
     last_report = 0.0
     while True:
-        if protocols.model_listed(config.protocol.value, plan.url, config.model):
-            return plan
+        if protocols.model_listed(config.protocol.value, service.url, config.model):
+            return service
         container = _container(engine, config)
         elapsed = time.monotonic() - started
         if container is None or container.status in ("exited", "dead") or _restarted(container):

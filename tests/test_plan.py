@@ -1,0 +1,105 @@
+"""`toolkit plan`: the estimator against published measurements, and every config fits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import Run, builtin_text
+from toolkit import engine, plan
+from toolkit.catalog import Catalog
+from toolkit.gpus import Gpu, parse_nvidia_smi
+
+CATALOG = Catalog.load()
+
+
+@pytest.mark.parametrize("name", list(CATALOG))
+def test_every_config_fits_its_declared_gpus_on_80gb_cards(name: str) -> None:
+    result = plan.plan(CATALOG[name])
+    assert result.fits, result.reasons
+    assert result.gpus == CATALOG[name].gpus
+    if CATALOG[name].backend == "vllm":
+        asked = CATALOG[name].engine_args.get("max-model-len")
+        assert asked and result.max_context_tokens >= asked
+
+
+def test_weights_and_kv_match_vllms_profile_of_llama3_8b() -> None:
+    """vLLM PR 10511, 79.22 GiB available: weights 14.96 GiB, KV cache 53.29 GiB."""
+    result = plan.plan(CATALOG["llama3-8b"], gpu_memory_gib=79.22)
+    assert result.per_gpu.weights_gib == pytest.approx(14.96, rel=0.03)
+    assert result.per_gpu.kv_cache_gib == pytest.approx(53.29, rel=0.10)
+    assert result.per_gpu.kv_cache_gib < 53.29, "errs towards 'does not fit'"
+
+
+def test_weights_match_vllms_load_of_llama31_405b_fp8_at_tp8() -> None:
+    """vLLM issue 6746: 'Loading model weights took 57.7520 GB' per GPU (GiB, in vLLM's logs)."""
+    result = plan.plan(CATALOG["llama3.1-405b_8"])
+    assert result.per_gpu.weights_gib == pytest.approx(57.75, rel=0.03)
+
+
+def test_bf16_llama3_70b_on_one_gpu_does_not_fit_and_says_why(run: Run, user_catalog) -> None:
+    text = builtin_text("llama3-70b_1")
+    text = (
+        text.replace(
+            "casperhansen/llama-3-70b-instruct-awq", "meta-llama/Meta-Llama-3-70B-Instruct"
+        )
+        .replace("  weights: int4\n", "")
+        .replace("  quantization: awq\n", "")
+    )
+    directory = user_catalog("llama3-70b_1.yaml", text)
+    result = run("--catalog", str(directory), "plan", "llama3-70b_1", "--json")
+    assert result.exit_code == 1
+    verdict = json.loads(result.stdout)
+    assert verdict["fits"] is False
+    assert verdict["per_gpu"]["weights_gib"] == pytest.approx(131.5, rel=0.01)
+    assert set(verdict["per_gpu"]) >= {"weights_gib", "kv_cache_gib", "overhead_gib", "total_gib"}
+    assert verdict["gpus"] == 1 and verdict["gpu_memory_gib"] == 79.22
+    assert verdict["max_context_tokens"] == 0
+    assert verdict["reasons"] == [
+        "the weights (131.5 GiB) and overheads (6.1 GiB) exceed the 71.3 GiB vLLM may use per "
+        "GPU (0.90 of 79.2 GiB)"
+    ]
+
+
+def test_plan_table_and_options(run: Run) -> None:
+    result = run("plan", "qwen2-72b_4", "--gpus", "2", "--gpu-memory", "141GiB")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0].startswith("qwen2-72b_4 (vllm) on 2 GPU(s) of 141.0 GiB")
+    assert result.stdout.splitlines()[-1] == "FITS"
+    longer = run("plan", "llama3-8b", "--max-model-len", "16384")
+    assert longer.exit_code == 1
+    assert "the model takes at most 8192 tokens, not 16384" in longer.stdout
+
+
+def test_gpu_memory_sizes_parse_and_a_bad_one_is_refused(run: Run) -> None:
+    assert plan.parse_size("80GB") == pytest.approx(74.51, rel=0.001)
+    assert plan.parse_size("79.2 GiB") == 79.2
+    bad = run("plan", "llama3-8b", "--gpu-memory", "lots")
+    assert bad.exit_code == 2
+    assert bad.stderr == "error: --gpu-memory 'lots' is not a size; write it like 80GiB or 79.2.\n"
+
+
+def test_start_refuses_what_the_free_memory_cannot_hold() -> None:
+    """The preflight's fit check on a host whose GPUs are partly taken (GPU facts as NVML
+    would report them; the engine part of start is proved in tests/engine)."""
+    busy = [Gpu("0", "NVIDIA H100 80GB HBM3", 79.6, 30.0)]
+    with pytest.raises(engine.EngineError) as refused:
+        engine.check_fit(CATALOG["llama3-70b_1"], ["0"], busy, force=False)
+    assert str(refused.value).startswith(
+        "llama3-70b_1 does not fit GPU(s) 0 with 30.0 GiB free each: the weights (37.1 GiB)"
+    )
+    assert str(refused.value).endswith("(toolkit plan shows the numbers), or pass --force.")
+    engine.check_fit(CATALOG["llama3-70b_1"], ["0"], busy, force=True)
+    with pytest.raises(engine.EngineError, match=r"GPU id\(s\) 3 do not exist on this host"):
+        engine.check_fit(CATALOG["llama3-70b_1"], ["3"], busy, force=False)
+    with pytest.raises(engine.EngineError, match="no NVIDIA GPU was found on this host"):
+        engine.check_fit(CATALOG["llama3-70b_1"], ["0"], [], force=False)
+
+
+def test_nvidia_smi_rows_parse() -> None:
+    rows = parse_nvidia_smi("0, NVIDIA H100 80GB HBM3, 81559, 80000\n1, NVIDIA H100, 81559, 512\n")
+    assert [(g.index, round(g.total_gib, 2), g.free_gib) for g in rows] == [
+        ("0", 79.65, 78.125),
+        ("1", 79.65, 0.5),
+    ]

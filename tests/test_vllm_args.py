@@ -1,0 +1,97 @@
+"""Every rendered vLLM command line is accepted by the pinned vLLM's own argument parser.
+
+The parser runs in .venv-vllm (scripts/make-vllm-parser-venv.sh, `make vllm-parser`): vLLM itself,
+installed without its GPU dependencies. In CI a missing parser venv fails this test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from toolkit import render
+from toolkit.catalog import Catalog
+from toolkit.paths import REPO_ROOT
+
+PARSER_PYTHON = Path(os.environ.get("VLLM_PARSER_VENV", REPO_ROOT / ".venv-vllm")) / "bin/python"
+PARSE = """
+import json, sys
+from vllm.entrypoints.common.cli_args import make_arg_parser
+from vllm.utils.argparse_utils import FlexibleArgumentParser
+results = {}
+for name, argv in json.loads(sys.stdin.read()).items():
+    parser = make_arg_parser(FlexibleArgumentParser())
+    try:
+        args = parser.parse_args(argv)
+        results[name] = {"tp": args.tensor_parallel_size, "served": args.served_model_name,
+                         "model": args.model}
+    except SystemExit:
+        results[name] = {"error": "refused"}
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def parser_python() -> Path:
+    if not PARSER_PYTHON.exists():
+        message = (
+            f"vLLM's parser venv {PARSER_PYTHON.parent.parent} is missing; run make vllm-parser"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return PARSER_PYTHON
+
+
+def _parse(python: Path, commands: dict[str, list[str]]) -> dict[str, dict[str, object]]:
+    result = subprocess.run(
+        [str(python), "-c", PARSE],
+        input=json.dumps(commands),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "VLLM_TARGET_DEVICE": "cpu"},
+    )
+    parsed: dict[str, dict[str, object]] = json.loads(result.stdout.splitlines()[-1])
+    return parsed
+
+
+@pytest.fixture(scope="module")
+def parsed(parser_python: Path) -> dict[str, dict[str, object]]:
+    catalog = Catalog.load()
+    commands = {}
+    for name, config in catalog.items():
+        if config.backend == "vllm":
+            command = render.server_command(catalog, config)
+            commands[name] = ["--model", *command]
+    return _parse(parser_python, commands)
+
+
+VLLM_CONFIGS = [(n, c) for n, c in Catalog.load().items() if c.backend == "vllm"]
+
+
+@pytest.mark.parametrize(("name", "config"), VLLM_CONFIGS, ids=[n for n, _ in VLLM_CONFIGS])
+def test_vllm_accepts_the_rendered_command(parsed, name: str, config) -> None:
+    result = parsed[name]
+    assert "error" not in result, f"vLLM refuses {name}'s command line"
+    assert result["served"] == [config.model]
+    assert result["tp"] == config.gpus
+    assert result["model"] == config.source.hf
+
+
+def test_vllm_refuses_an_unknown_flag_and_a_bad_value(parser_python: Path) -> None:
+    """The parser is strict, so the test above can fail: a misspelt flag, a value of the wrong
+    type. (vLLM takes most string values, such as --tokenizer-mode, as they come and checks them
+    only when it loads the model; no parser can catch those without the weights.)"""
+    commands = {
+        "flag": ["--model", "m", "--tensor-paralel-size", "2"],
+        "value": ["--model", "m", "--max-model-len", "lots"],
+    }
+    assert _parse(parser_python, commands) == {
+        "flag": {"error": "refused"},
+        "value": {"error": "refused"},
+    }
