@@ -5,7 +5,7 @@ VENV      ?= .venv
 PYTHON    ?= python3
 BIN       := $(VENV)/bin
 TOOLKIT   := $(BIN)/toolkit
-REGISTRY  ?=
+REGISTRY  ?= ghcr.io
 NAMESPACE ?= toolkit
 VLLM_VENV ?= .venv-vllm
 
@@ -62,7 +62,10 @@ bench: setup ## time `toolkit list` against `docker compose version`
 	benchmarks/list-vs-compose.sh
 
 build/%: setup ## build one config's image: make build/llama3-70b_4
-	$(TOOLKIT) build $* --namespace $(NAMESPACE) $(if $(REGISTRY),--registry $(REGISTRY))
+	$(TOOLKIT) build $*
+
+push/%: setup ## push one config's image: make push/llama3-70b_4 REGISTRY=ghcr.io NAMESPACE=my-org
+	$(TOOLKIT) push $* --registry $(REGISTRY) --namespace $(NAMESPACE)
 
 start/%: setup ## start one config's service and wait until it answers
 	$(TOOLKIT) start $*

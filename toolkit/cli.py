@@ -7,6 +7,7 @@ Heavy modules (the Docker SDK, HTTP clients) are imported inside the commands th
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -233,11 +234,70 @@ def plan(
     ctx.exit(0 if result.fits else 1)
 
 
+def _push_options(command: Any) -> Any:
+    """The options `push` and `build --push` share."""
+    options = [
+        click.option(
+            "--registry",
+            "registries",
+            multiple=True,
+            metavar="HOST",
+            help="Registry host to push to, e.g. ghcr.io; repeat for several.",
+        ),
+        click.option(
+            "--namespace",
+            default="toolkit",
+            show_default=True,
+            help="Image namespace in the registry.",
+        ),
+        click.option(
+            "--tag", "extra_tags", multiple=True, help="An extra tag; repeat for several."
+        ),
+        click.option("--latest", is_flag=True, help="Also move the `latest` tag."),
+        click.option(
+            "--username",
+            envvar="TOOLKIT_REGISTRY_USERNAME",
+            help="Registry user (default: the credentials of `docker login`).",
+        ),
+        click.option(
+            "--password-stdin", is_flag=True, help="Read the registry password from standard input."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _push(
+    catalog: Catalog,
+    name: str,
+    registries: tuple[str, ...],
+    namespace: str,
+    extra_tags: tuple[str, ...],
+    latest: bool,
+    username: str | None,
+    password_stdin: bool,
+) -> None:
+    from toolkit import engine, registry
+    from toolkit.errors import UsageError
+
+    if not registries:
+        raise UsageError("name at least one --registry to push to.")
+    auth = None
+    if password_stdin:
+        if not username:
+            raise UsageError("--password-stdin needs --username (or TOOLKIT_REGISTRY_USERNAME).")
+        auth = {"username": username, "password": sys.stdin.readline().strip()}
+    config = catalog[name]
+    tag_list = registry.tags(catalog, config, extra_tags, latest)
+    for pushed in registry.push(
+        catalog, config, list(registries), namespace, tag_list, auth, engine.stderr_progress
+    ):
+        click.echo(f"{pushed.ref}@{pushed.digest}")
+
+
 @cli.command()
 @click.argument("name")
-@click.option("--tag", help="Image tag (default: the backend's pinned version).")
-@click.option("--registry", default="", help="Registry host to prefix, e.g. ghcr.io.")
-@click.option("--namespace", default="toolkit", show_default=True, help="Image namespace.")
 @click.option("--no-cache", is_flag=True, help="Build every layer anew.")
 @click.option(
     "--ca-bundle",
@@ -255,35 +315,80 @@ def plan(
     metavar="IMAGE",
     help="Base image instead of the pinned one (e.g. one scripts/make-base-image.sh made).",
 )
+@click.option(
+    "--cache-from",
+    multiple=True,
+    metavar="SPEC",
+    help="BuildKit cache source, e.g. type=registry,ref=HOST/NS/NAME:buildcache.",
+)
+@click.option("--cache-to", multiple=True, metavar="SPEC", help="BuildKit cache destination.")
+@click.option("--push", "then_push", is_flag=True, help="Push after building (see `push`).")
+@_push_options
 @click.pass_context
 def build(
     ctx: click.Context,
     name: str,
-    tag: str | None,
-    registry: str,
-    namespace: str,
     no_cache: bool,
     ca_bundle: Path | None,
     pip_index_url: str | None,
     wheelhouse: Path | None,
     base_image: str | None,
+    cache_from: tuple[str, ...],
+    cache_to: tuple[str, ...],
+    then_push: bool,
+    registries: tuple[str, ...],
+    namespace: str,
+    extra_tags: tuple[str, ...],
+    latest: bool,
+    username: str | None,
+    password_stdin: bool,
 ) -> None:
     """Build a config's image from its rendered Dockerfile, with OCI labels.
+
+    The image is tagged toolkit/NAME:VERSION locally (VERSION: the backend's pinned version).
 
     \b
     Examples:
       toolkit build llama3-70b_4
       toolkit build flux.1-dev --ca-bundle /etc/ssl/certs/ca-certificates.crt
       toolkit build demo-image --wheelhouse ./wheels --base-image toolkit-local/python:3.11-bookworm
+      toolkit build llama3-8b --push --registry ghcr.io --namespace my-org
     """
     from toolkit import engine
 
     catalog = _catalog(ctx)
     options = engine.BuildOptions(
-        tag, registry, namespace, no_cache, ca_bundle, pip_index_url, wheelhouse, base_image
+        no_cache, ca_bundle, pip_index_url, wheelhouse, base_image, cache_from, cache_to
     )
     ref = engine.build(catalog, catalog[name], options)
     click.echo(f"built {ref}")
+    if then_push:
+        _push(catalog, name, registries, namespace, extra_tags, latest, username, password_stdin)
+
+
+@cli.command()
+@click.argument("name")
+@_push_options
+@click.pass_context
+def push(
+    ctx: click.Context,
+    name: str,
+    registries: tuple[str, ...],
+    namespace: str,
+    extra_tags: tuple[str, ...],
+    latest: bool,
+    username: str | None,
+    password_stdin: bool,
+) -> None:
+    """Push a built image under its version, sha-<commit> and date tags; print each digest.
+
+    \b
+    Examples:
+      toolkit push llama3-70b_4 --registry ghcr.io --namespace my-org
+      echo "$TOKEN" | toolkit push flux.1-dev --registry ghcr.io --registry docker.io \\
+          --namespace my-org --username me --password-stdin --latest
+    """
+    _push(_catalog(ctx), name, registries, namespace, extra_tags, latest, username, password_stdin)
 
 
 @cli.command()
@@ -504,6 +609,78 @@ def _service_port(name: str) -> int | None:
     except ToolkitError:
         return None
     return int(rows[0]["port"]) if rows and rows[0]["port"] else None
+
+
+@cli.command("ci-matrix")
+@click.option(
+    "--changed-since",
+    metavar="REF",
+    help="Only configs whose build inputs changed since this git commit.",
+)
+@click.pass_context
+def ci_matrix(ctx: click.Context, changed_since: str | None) -> None:
+    """Print the CI build matrix as JSON, one entry per config.
+
+    \b
+    Examples:
+      toolkit ci-matrix
+      toolkit ci-matrix --changed-since origin/main
+    """
+    from toolkit import ci
+
+    click.echo(json.dumps(ci.matrix(_catalog(ctx), changed_since), sort_keys=True))
+
+
+@cli.command("export")
+@click.argument("name")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The bundle file to write.",
+)
+@click.option(
+    "--with-model", type=click.Path(path_type=Path), help="Also carry this local model directory."
+)
+@click.pass_context
+def export_(ctx: click.Context, name: str, output: Path, with_model: Path | None) -> None:
+    """Write an air-gapped bundle: the image, the compose file, checksums, optionally weights.
+
+    \b
+    Examples:
+      toolkit export flux.1-dev -o flux.bundle
+      toolkit export demo-image -o demo.bundle --with-model .demo/models/tiny-diffusion
+    """
+    from toolkit import bundle
+
+    catalog = _catalog(ctx)
+    manifest = bundle.export(catalog, catalog[name], output, with_model)
+    click.echo(f"wrote {output}: {manifest['image']} and {len(manifest['files'])} files")
+
+
+@cli.command("import")
+@click.argument("bundle_file", type=click.Path(path_type=Path))
+@click.option(
+    "--model-dir",
+    type=click.Path(path_type=Path),
+    help="Where to put carried model weights (default: ./<config>-model).",
+)
+def import_(bundle_file: Path, model_dir: Path | None) -> None:
+    """Verify every checksum of a bundle, then load its image (and weights).
+
+    \b
+    Examples:
+      toolkit import flux.bundle
+      toolkit import demo.bundle --model-dir /srv/models/tiny-diffusion
+    """
+    from toolkit import bundle
+
+    manifest = bundle.import_(bundle_file, model_dir)
+    click.echo(
+        f"loaded {manifest['image']}"
+        + (f"; model in {manifest['model_dir']}" if "model_dir" in manifest else "")
+    )
 
 
 def _relative(path: Any) -> str:

@@ -77,17 +77,16 @@ def _compose(
 
 @dataclass(frozen=True)
 class BuildOptions:
-    tag: str | None = None
-    registry: str = ""
-    namespace: str = render.IMAGE_PREFIX
     no_cache: bool = False
     ca_bundle: Path | None = None
     pip_index_url: str | None = None
     wheelhouse: Path | None = None
     base_image: str | None = None
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
 
 
-def _git(*args: str) -> str:
+def git(*args: str) -> str:
     try:
         result = subprocess.run(
             ["git", "-C", str(REPO_ROOT), *args],
@@ -113,7 +112,7 @@ def build(catalog: Catalog, config: Config, options: BuildOptions) -> str:
             f"wheelhouse {options.wheelhouse} is not a directory; pass a folder of .whl files."
         )
     client()
-    ref = render.image_ref(catalog, config, options.registry, options.namespace, options.tag)
+    ref = render.image_ref(catalog, config)
     backend_dir = render.IMAGES_DIR / config.backend.value
     with tempfile.TemporaryDirectory(prefix="toolkit-build-") as scratch:
         context = Path(scratch) / "context"
@@ -151,11 +150,11 @@ def _build_spec(config: Config, ref: str, context: Path, options: BuildOptions) 
         args["PIP_INDEX_URL"] = options.pip_index_url
     if options.base_image:
         args["BASE_IMAGE"] = options.base_image
-    revision = _git("rev-parse", "HEAD")
+    revision = git("rev-parse", "HEAD")
     labels = {
         "org.opencontainers.image.created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "org.opencontainers.image.revision": revision or "unknown",
-        "org.opencontainers.image.source": _git("remote", "get-url", "origin") or "unknown",
+        "org.opencontainers.image.source": git("remote", "get-url", "origin") or "unknown",
     }
     build: dict[str, Any] = {
         "context": str(context),
@@ -163,6 +162,10 @@ def _build_spec(config: Config, ref: str, context: Path, options: BuildOptions) 
         "args": args,
         "labels": labels,
     }
+    if options.cache_from:
+        build["cache_from"] = list(options.cache_from)
+    if options.cache_to:
+        build["cache_to"] = list(options.cache_to)
     spec: dict[str, Any] = {
         "name": config.project + "-build",
         "services": {"model": {"image": ref, "build": build}},

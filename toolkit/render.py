@@ -65,18 +65,9 @@ def dockerfile_path(config: Config) -> Path:
     return IMAGES_DIR / config.backend.value / f"{config.name}.Dockerfile"
 
 
-def image_ref(
-    catalog: Catalog,
-    config: Config,
-    registry: str = "",
-    namespace: str = IMAGE_PREFIX,
-    tag: str | None = None,
-) -> str:
-    """`<registry>/<namespace>/<config>:<tag>`; the tag defaults to the backend's pinned version."""
-    repo = f"{namespace}/{config.name}"
-    if registry:
-        repo = f"{registry.rstrip('/')}/{repo}"
-    return f"{repo}:{tag or catalog.backend(config).version}"
+def image_ref(catalog: Catalog, config: Config) -> str:
+    """The local image: `toolkit/<config>:<backend version>` (`toolkit push` adds registries)."""
+    return f"{IMAGE_PREFIX}/{config.name}:{catalog.backend(config).version}"
 
 
 def engine_args(config: Config) -> list[str]:
