@@ -113,6 +113,11 @@ BAD = {
         "bad.yaml: field 'source': give exactly one of hf, modelscope, ollama "
         "or local (got hf, local).",
     ),
+    "hostile environment name": (
+        builtin_text("flux.1-dev").replace("TOOLKIT_STEPS:", '"X: 1\\n    evil":'),
+        "bad.yaml: field 'env': key 'X: 1\\n    evil' is not allowed (String should match "
+        "pattern '^[A-Za-z_][A-Za-z0-9_]*$').",
+    ),
     "missing field": (
         builtin_text("llama3-8b").replace("model: Llama3-8B\n", ""),
         "bad.yaml: field 'model' is required; add it.",

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from toolkit import render
 from toolkit.catalog import Catalog, Config
-from toolkit.engine import EngineError, client
+from toolkit.engine import EngineError, built_image, client
 
 MANIFEST = "manifest.json"
 CHUNK = 1 << 20
@@ -45,19 +45,15 @@ def export(
             f"model directory {with_model} does not exist; pass the folder holding the weights."
         )
     engine = client()
+    image = built_image(engine, catalog, config)
     ref = render.image_ref(catalog, config)
-    try:
-        image = engine.images.get(ref)
-    except Exception:
-        raise BundleError(
-            f"image {ref} is not built; run 'toolkit build {config.name}' first."
-        ) from None
     files: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="toolkit-bundle-") as scratch:
         image_tar = Path(scratch) / "image.tar"
         digest = hashlib.sha256()
         with image_tar.open("wb") as handle:
-            for chunk in image.save(named=True):
+            # Saved by its catalog name, so that `import` restores exactly that tag.
+            for chunk in engine.api.get_image(ref):
                 digest.update(chunk)
                 handle.write(chunk)
         files["image.tar"] = digest.hexdigest()

@@ -108,6 +108,8 @@ class ModelInfo(Strict):
 
 
 EngineValue = str | int | float | bool | list[str] | dict[str, int]
+FlagName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class Config(Strict):
@@ -122,8 +124,8 @@ class Config(Strict):
     info: ModelInfo | None = None
     gated: bool = False
     vision: bool = False
-    engine_args: dict[str, EngineValue] = {}
-    env: dict[str, str] = {}
+    engine_args: dict[FlagName, EngineValue] = {}
+    env: dict[EnvName, str] = {}
     port: Annotated[int, Field(ge=1, le=65535)] = 1042
     startup_seconds: Annotated[int, Field(ge=10)] = 300
     shm_size: Annotated[str, Field(pattern=r"^[0-9]+[kmg]b$")] | None = None
@@ -210,15 +212,21 @@ def _show(path: Path) -> str:
 
 def _explain(path: Path, exc: ValidationError, model: type[BaseModel]) -> CatalogError:
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
+    parts = [str(p) for p in err["loc"]]
+    if len(parts) >= 2 and parts[-1] == "[key]":
+        parent = ".".join(parts[:-2])
+        return CatalogError(
+            f"{_show(path)}: field '{parent}': key {parts[-2]!r} is not allowed ({err['msg']})."
+        )
+    loc = ".".join(parts)
     ctx = err.get("ctx") or {}
     cause = ctx.get("error")
     if isinstance(cause, _FieldError):
         return CatalogError(f"{_show(path)}: field '{cause.field}': {cause}.")
     kind = err["type"]
     if kind == "extra_forbidden":
-        parent = _model_at(model, err["loc"][:-1])
-        allowed = ", ".join(f for f in parent.model_fields if f != "name") if parent else ""
+        owner = _model_at(model, err["loc"][:-1])
+        allowed = ", ".join(f for f in owner.model_fields if f != "name") if owner else ""
         return CatalogError(f"{_show(path)}: unknown key '{loc}'; allowed keys: {allowed}.")
     if kind == "missing":
         return CatalogError(f"{_show(path)}: field '{loc}' is required; add it.")

@@ -208,6 +208,17 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
 
+def built_image(engine: Any, catalog: Catalog, config: Config) -> Any:
+    """The config's local image, or one sentence saying to build it."""
+    ref = render.image_ref(catalog, config)
+    try:
+        return engine.images.get(ref)
+    except Exception:
+        raise EngineError(
+            f"image {ref} is not built; run 'toolkit build {config.name}' first."
+        ) from None
+
+
 def running(engine: Any, name: str | None = None) -> list[Any]:
     """Containers of toolkit services (all states), optionally of one config."""
     selector = f"{LABEL}.config" + (f"={name}" if name else "")
@@ -296,9 +307,7 @@ def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[
             f"port {port} on {options.bind} is already in use; pick another "
             f"with --port or stop what holds it."
         )
-    ref = render.image_ref(catalog, config)
-    if not engine.images.list(name=ref):
-        raise EngineError(f"image {ref} is not built; run 'toolkit build {config.name}' first.")
+    built_image(engine, catalog, config)
     env = {
         "TOOLKIT_PORT": str(port),
         "TOOLKIT_BIND_ADDRESS": options.bind,

@@ -16,9 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit import render
 from toolkit.catalog import Catalog, Config
-from toolkit.engine import EngineError, client, git
+from toolkit.engine import EngineError, built_image, client, git
 
 ATTEMPTS = 3
 AUTH_WORDS = ("unauthorized", "authentication required", "denied", "no basic auth")
@@ -69,19 +68,17 @@ def push(
 ) -> list[Pushed]:
     """Tag the built image for every registry and tag, push each, return refs with digests."""
     engine = client()
-    source = render.image_ref(catalog, config)
-    try:
-        image = engine.images.get(source)
-    except Exception:
-        raise EngineError(
-            f"image {source} is not built; run 'toolkit build {config.name}' first."
-        ) from None
+    image = built_image(engine, catalog, config)
     pushed = []
     for registry in registries:
         repository = f"{registry.rstrip('/')}/{namespace}/{config.name}"
         for tag in tag_list:
             image.tag(repository, tag)
-            digest = _push_with_retries(engine, repository, tag, registry, auth, progress)
+            try:
+                digest = _push_with_retries(engine, repository, tag, registry, auth, progress)
+            except EngineError:
+                engine.images.remove(f"{repository}:{tag}", noprune=True)  # the tag only
+                raise
             pushed.append(Pushed(f"{repository}:{tag}", digest))
     return pushed
 

@@ -39,12 +39,17 @@ def docker() -> object:
         pytest.skip(str(exc))
 
 
-def toolkit(*args: str, catalog: Path | None = None, env: dict[str, str] | None = None) -> Result:
+def toolkit(
+    *args: str,
+    catalog: Path | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+) -> Result:
     """The CLI in process, as a user would call it; a user catalog via TOOLKIT_CATALOG."""
     merged = dict(env or {})
     if catalog is not None:
         merged["TOOLKIT_CATALOG"] = str(catalog)
-    return CliRunner().invoke(cli, list(args), env=merged, catch_exceptions=False)
+    return CliRunner().invoke(cli, list(args), env=merged, input=input, catch_exceptions=False)
 
 
 @pytest.fixture(scope="session")
