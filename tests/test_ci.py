@@ -42,7 +42,7 @@ def _git(repo: Path, *args: str) -> str:
 def _toolkit_in(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The toolkit of another checkout: its own catalog, images and git history."""
     return subprocess.run(
-        [sys.executable, "-c", "from toolkit.cli import main; main()", *args],
+        [sys.executable, "-c", "from toolkit.__main__ import main; main()", *args],
         cwd=repo,
         env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin", "HOME": str(repo)},
         capture_output=True,

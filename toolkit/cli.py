@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from toolkit import output
 from toolkit.errors import ToolkitError
 from toolkit.paths import CATALOG_ENV
 
@@ -32,14 +33,11 @@ def _catalog(ctx: click.Context) -> Catalog:
 
 
 def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=True))
+    click.echo(output.as_json(value))
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    widths = {c: max([len(c), *(len(str(r[c])) for r in rows)]) for c in columns}
-    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        click.echo("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+    click.echo(output.table(rows, columns))
 
 
 class _Failure(click.ClickException):
@@ -108,7 +106,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _echo_json(rows)
     else:
-        _table(rows, ["name", "model", "protocol", "backend", "gpus"])
+        _table(rows, output.LIST_COLUMNS)
 
 
 @cli.command()
@@ -690,7 +688,3 @@ def _relative(path: Any) -> str:
         return str(path.relative_to(REPO_ROOT))
     except ValueError:
         return str(path)
-
-
-def main() -> None:
-    cli(prog_name="toolkit")

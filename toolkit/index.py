@@ -16,8 +16,6 @@ from typing import Any
 
 from toolkit.paths import BUILTIN_CATALOG
 
-ROW_KEYS = ("name", "model", "protocol", "backend", "gpus")
-
 
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -42,24 +40,31 @@ def _fingerprint(user_dir: str | None) -> str:
     return digest.hexdigest()[:32]
 
 
-def list_rows(user_dir: str | None) -> list[dict[str, Any]]:
-    """The catalog's rows for `toolkit list`, from the cache when nothing changed."""
-    cache = _cache_dir() / f"list-{_fingerprint(user_dir)}.json"
+def cached_rows(user_dir: str | None) -> list[dict[str, Any]] | None:
+    """The rows from the cache, or None when anything changed since they were stored."""
     try:
-        rows: list[dict[str, Any]] = json.loads(cache.read_text(encoding="utf-8"))
-        return rows
+        rows: list[dict[str, Any]] = json.loads(_cache_file(user_dir).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        pass
+        return None
+    return rows
+
+
+def list_rows(user_dir: str | None) -> list[dict[str, Any]]:
+    """The catalog's rows for `toolkit list`: cached, or loaded strictly and then cached."""
+    rows = cached_rows(user_dir)
+    if rows is not None:
+        return rows
     from toolkit.catalog import Catalog
 
     catalog = Catalog.load(user_dir)
-    rows = [
-        {key: getattr(c, key) if key != "gpus" else c.gpus for key in ROW_KEYS}
-        for c in catalog.values()
-    ]
-    rows = [{k: (v.value if hasattr(v, "value") else v) for k, v in r.items()} for r in rows]
-    _store(cache, rows)
+    rows = [{"name": c.name, "model": c.model, "protocol": c.protocol.value,
+             "backend": c.backend.value, "gpus": c.gpus} for c in catalog.values()]
+    _store(_cache_file(user_dir), rows)
     return rows
+
+
+def _cache_file(user_dir: str | None) -> Path:
+    return _cache_dir() / f"list-{_fingerprint(user_dir)}.json"
 
 
 def _store(cache: Path, rows: list[dict[str, Any]]) -> None:
