@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import Run
+from tests.conftest import Run, builtin_text
 from toolkit.cli import cli
 from toolkit.paths import REPO_ROOT
 
@@ -52,3 +53,26 @@ def test_render_check_stays_light() -> None:
         check=True,
     )
     assert result.stdout.splitlines()[-1] == "HEAVY:"
+
+
+def _toolkit(tmp_path, *args: str, catalog: str = "") -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "TOOLKIT_CATALOG": catalog}
+    return subprocess.run([sys.executable, "-m", "toolkit", *args], env=env, capture_output=True,
+                          text=True, check=True)
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", "--json"]])
+def test_cached_list_prints_what_the_full_cli_prints(tmp_path, run: Run, args: list[str]) -> None:
+    cold = _toolkit(tmp_path, *args)
+    assert list((tmp_path / "cache" / "model-serving-toolkit").glob("list-*.json"))
+    warm = _toolkit(tmp_path, *args)
+    assert cold.stdout == warm.stdout == run(*args).stdout
+
+
+def test_list_cache_notices_an_edited_config(tmp_path, user_catalog) -> None:
+    directory = user_catalog("mine.yaml", builtin_text("llama3-8b"))
+    assert "mine " in _toolkit(tmp_path, "list", catalog=str(directory)).stdout
+    (directory / "mine.yaml").write_text(builtin_text("llama3-8b").replace("Llama3-8B", "Edited"))
+    os.utime(directory / "mine.yaml", ns=(1, 1))
+    assert "Edited" in _toolkit(tmp_path, "list", catalog=str(directory)).stdout
