@@ -56,10 +56,18 @@ def test_render_check_stays_light() -> None:
 
 
 def _toolkit(tmp_path, *args: str, catalog: str = "") -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path / "cache"),
-           "TOOLKIT_CATALOG": catalog}
-    return subprocess.run([sys.executable, "-m", "toolkit", *args], env=env, capture_output=True,
-                          text=True, check=True)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "TOOLKIT_CATALOG": catalog,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
 
 @pytest.mark.parametrize("args", [["list"], ["list", "--json"]])

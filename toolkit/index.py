@@ -57,8 +57,16 @@ def list_rows(user_dir: str | None) -> list[dict[str, Any]]:
     from toolkit.catalog import Catalog
 
     catalog = Catalog.load(user_dir)
-    rows = [{"name": c.name, "model": c.model, "protocol": c.protocol.value,
-             "backend": c.backend.value, "gpus": c.gpus} for c in catalog.values()]
+    rows = [
+        {
+            "name": c.name,
+            "model": c.model,
+            "protocol": c.protocol.value,
+            "backend": c.backend.value,
+            "gpus": c.gpus,
+        }
+        for c in catalog.values()
+    ]
     _store(_cache_file(user_dir), rows)
     return rows
 
