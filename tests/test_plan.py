@@ -103,3 +103,40 @@ def test_nvidia_smi_rows_parse() -> None:
         ("0", 79.65, 78.125),
         ("1", 79.65, 0.5),
     ]
+
+
+def test_model_facts_are_read_from_a_local_model_directory(tiny_models, run: Run) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from toolkit import modelinfo
+
+    directory = tiny_models / "Tiny-Llama"
+    info = modelinfo.read(str(directory))
+    model = AutoModelForCausalLM.from_pretrained(directory)
+    assert info.params_b * 1e9 == pytest.approx(model.num_parameters())
+    assert (info.layers, info.kv_heads, info.head_dim, info.hidden, info.max_position) == (
+        2,
+        2,
+        8,
+        32,
+        512,
+    )
+    result = run("plan", "llama3-8b", "--model", str(directory), "--max-model-len", "512", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["per_gpu"]["weights_gib"] == 0.0
+
+
+def test_an_unreachable_hub_repo_is_one_sentence(run: Run) -> None:
+    result = run(
+        "plan",
+        "llama3-8b",
+        "--model",
+        "meta-llama/Meta-Llama-3-8B-Instruct",
+        env={"HF_HUB_OFFLINE": "1"},
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: cannot read meta-llama/Meta-Llama-3-8B-Instruct from the Hugging Face Hub "
+        "(LocalEntryNotFoundError); check the name and the network (or HF_HUB_OFFLINE), or "
+        "point --model at a local directory.\n"
+    )

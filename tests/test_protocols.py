@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from PIL import Image
 from tests.conftest import Run
 from tests.servers import Answer, ScriptedServer, diffusers_server, free_port, transformers_serve
 from toolkit import protocols
+from toolkit.paths import REPO_ROOT
 from toolkit.protocols import Failure
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ollama"
@@ -240,3 +242,56 @@ def test_probe_cli_exits_1_on_failure_and_2_on_usage(run: Run) -> None:
     usage = run("probe", "--url", "http://127.0.0.1:1")
     assert usage.exit_code == 2
     assert usage.stderr == ("error: give a config NAME, or all of --url, --protocol and --model.\n")
+
+
+# --- the seed's request scripts ----------------------------------------------------------------
+
+SCRIPTS = REPO_ROOT / "scripts"
+
+
+def _script(name: str, model: str, port: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SCRIPTS / f"request-service-{name}.sh", model],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "PORT": port, **env},
+    )
+
+
+def test_image_script_saves_the_png_it_names(image_server: str, tmp_path: Path) -> None:
+    out = tmp_path / "cat.png"
+    result = _script(
+        "openai-image", "Tiny-Diffusion", image_server.rsplit(":", 1)[1], SIZE="64x48", OUT=str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"saved {out}\n"
+    assert Image.open(out).size == (64, 48)
+
+
+def test_ollama_script_sends_the_seed_chat_and_prints_the_stream() -> None:
+    """Recorded responses of real Ollama: the seed's request has no stream key."""
+    with _ollama() as server:
+        result = _script("ollama-text", "llama3", server.url.rsplit(":", 1)[1])
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert lines[0]["message"]["content"] == "The" and lines[-1]["done"] is True
+
+
+@pytest.mark.parametrize("name", ["openai-text", "ollama-text", "openai-image"])
+def test_request_scripts_fail_when_the_service_is_down(name: str) -> None:
+    result = _script(name, "M", str(free_port()))
+    assert result.returncode != 0
+    assert "Failed to connect" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["openai-text", "ollama-text", "openai-image"])
+def test_request_scripts_explain_themselves(name: str) -> None:
+    helped = subprocess.run(
+        [SCRIPTS / f"request-service-{name}.sh", "-h"], capture_output=True, text=True, check=False
+    )
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: ")
+    bare = subprocess.run(
+        [SCRIPTS / f"request-service-{name}.sh"], capture_output=True, text=True, check=False
+    )
+    assert bare.returncode == 2

@@ -185,6 +185,12 @@ def render(ctx: click.Context, names: tuple[str, ...], check: bool) -> None:
     help="Context to plan for (default: the config's).",
 )
 @click.option("--host", "on_host", is_flag=True, help="Plan against this host's GPUs.")
+@click.option(
+    "--model",
+    "model_source",
+    metavar="DIR|REPO",
+    help="Read the model facts from a local model directory or a Hugging Face repo.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def plan(
@@ -194,17 +200,20 @@ def plan(
     gpu_memory: str | None,
     max_model_len: int | None,
     on_host: bool,
+    model_source: str | None,
     as_json: bool,
 ) -> None:
     """Say whether a config fits its GPUs: memory per GPU and the longest context.
 
-    Exit status 0 when it fits, 1 when it does not. Needs no GPU and no network.
+    Exit status 0 when it fits, 1 when it does not. Needs no GPU and no network (unless
+    --model names a Hugging Face repo).
 
     \b
     Examples:
       toolkit plan llama3-70b_4
       toolkit plan llama3-70b_1 --max-model-len 32768 --json
       toolkit plan qwen2-72b_4 --gpus 2 --gpu-memory 141GiB
+      toolkit plan llama3-8b --model /srv/models/Meta-Llama-3-8B-Instruct
     """
     from toolkit import plan as planning
     from toolkit.errors import UsageError
@@ -224,7 +233,12 @@ def plan(
             )
         memory = min(g.free_gib for g in host)
         gpus = len(host) if gpus is None else gpus
-    result = planning.plan(config, gpus, memory, max_model_len)
+    info = None
+    if model_source:
+        from toolkit import modelinfo
+
+        info = modelinfo.read(model_source, config.source.revision)
+    result = planning.plan(config, gpus, memory, max_model_len, info)
     if as_json:
         click.echo(json.dumps(result.as_dict(), sort_keys=True))
     else:

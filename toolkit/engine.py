@@ -146,8 +146,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 def _build_spec(config: Config, ref: str, context: Path, options: BuildOptions) -> dict[str, Any]:
     args: dict[str, str] = {}
-    if options.pip_index_url:
-        args["PIP_INDEX_URL"] = options.pip_index_url
     if options.base_image:
         args["BASE_IMAGE"] = options.base_image
     revision = git("rev-parse", "HEAD")
@@ -173,10 +171,17 @@ def _build_spec(config: Config, ref: str, context: Path, options: BuildOptions) 
     if render.pip_build(config):
         bundle = options.ca_bundle or Path(os.environ.get("TOOLKIT_CA_BUNDLE", DEFAULT_CA_BUNDLE))
         if not bundle.is_file():  # no bundle: the secret is empty and pip trusts its own CAs
-            bundle = context / ".no-ca-bundle"
-            bundle.touch()
-        build["secrets"] = ["ca_bundle"]
-        spec["secrets"] = {"ca_bundle": {"file": str(bundle)}}
+            bundle = Path(os.devnull)
+        pip_config = context.parent / "pip.conf"  # outside the build context
+        pip_config.write_text(
+            f"[global]\nindex-url = {options.pip_index_url}\n" if options.pip_index_url else "",
+            encoding="utf-8",
+        )
+        build["secrets"] = ["ca_bundle", "pip_config"]
+        spec["secrets"] = {
+            "ca_bundle": {"file": str(bundle)},
+            "pip_config": {"file": str(pip_config)},
+        }
     return spec
 
 
@@ -459,8 +464,13 @@ def _tail(container: Any, lines: int = LOG_TAIL) -> str:
 
 
 def _last_line(container: Any) -> str:
-    lines = _tail(container, 1).splitlines()
-    return lines[-1][:120] if lines else ""
+    """The newest log line that is not the access log of the toolkit's own readiness polls."""
+    lines = [
+        line
+        for line in _tail(container, 20).splitlines()
+        if "GET /v1/models" not in line and "GET /api/tags" not in line
+    ]
+    return lines[-1][:120] if lines else "(no output)"
 
 
 # --- status, logs, stop ------------------------------------------------------------------------

@@ -96,16 +96,22 @@ def plan(
     gpus: int | None = None,
     gpu_memory_gib: float = DEFAULT_GPU_GIB,
     max_model_len: int | None = None,
+    info: ModelInfo | None = None,
 ) -> Plan:
-    """Per-GPU memory and the longest context that fits, for the config's backend."""
-    if config.info is None:
+    """Per-GPU memory and the longest context that fits, for the config's backend.
+
+    `info` replaces the config's model facts (e.g. read from the weights by toolkit.modelinfo).
+    """
+    facts = info or config.info
+    if facts is None:
         raise UsageError(
-            f"{config.name} has no model facts (info:) to plan with; add them to its config file."
+            f"{config.name} has no model facts (info:) to plan with; add them to its config "
+            "file or pass --model."
         )
     gpus = config.gpus if gpus is None else gpus
     if config.backend == BackendName.VLLM:
-        return _vllm(config, config.info, gpus, gpu_memory_gib, max_model_len)
-    return _simple(config, config.info, gpus, gpu_memory_gib, max_model_len)
+        return _vllm(config, facts, gpus, gpu_memory_gib, max_model_len)
+    return _simple(config, facts, gpus, gpu_memory_gib, max_model_len)
 
 
 def _requested_context(config: Config, info: ModelInfo, asked: int | None) -> int:

@@ -8,15 +8,17 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
-# Restricted networks: PIP_INDEX_URL may name a mirror, wheelhouse/ may hold wheels (a CPU
-# torch, say), and the ca_bundle build secret is the CA bundle of a TLS-intercepting proxy.
-# None of them lands in a layer: the secret and the wheelhouse are mounted for this step only.
-ARG PIP_INDEX_URL=https://pypi.org/simple
+# Restricted networks: the pip_config build secret may hold a pip.conf naming an index mirror
+# (its URL may carry credentials), the ca_bundle secret the CA bundle of a TLS-intercepting
+# proxy, and wheelhouse/ wheels pip prefers (a CPU torch, say). None of them lands in a layer or
+# in the image's history: secrets and the wheelhouse are mounted for this step only.
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1
-RUN --mount=type=secret,id=ca_bundle --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+RUN --mount=type=secret,id=ca_bundle --mount=type=secret,id=pip_config \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi \
+    && if [ -s /run/secrets/pip_config ]; then export PIP_CONFIG_FILE=/run/secrets/pip_config; fi \
     && python3 -m venv /opt/venv \
-    && pip install --no-cache-dir --find-links /wheelhouse --index-url "${PIP_INDEX_URL}" \
+    && pip install --no-cache-dir --find-links /wheelhouse \
        torch==2.13.0 \
        diffusers==0.42.1 \
        transformers==5.24.0 \

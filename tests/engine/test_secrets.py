@@ -1,4 +1,5 @@
-"""A token canary: a gated config built and started with a fake token, searched for everywhere."""
+"""Canaries: a gated config built and started with a fake token, a CA bundle and a pip index URL
+holding credentials, each searched for everywhere it must not be."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from toolkit.catalog import Catalog
 
 CANARY = "hf_canaryTOKENdoNotLeak0123456789"
 CA_CANARY = "canary-ca-bundle-line-7f3a"
+INDEX_CANARY = "pipindexcanary9c1e"
 
 
 def test_token_and_ca_bundle_land_nowhere(
@@ -70,6 +72,7 @@ def test_token_and_ca_bundle_land_nowhere(
     places = {
         "image layers": members,
         "image config": json.dumps(image.attrs).encode(),
+        "image history": json.dumps(image.history()).encode(),
         "container inspect": json.dumps(container.attrs).encode(),
         "rendered files": "".join(rendered.values()).encode(),
         "toolkit output": "".join(outputs).encode(),
@@ -77,6 +80,7 @@ def test_token_and_ca_bundle_land_nowhere(
     for place, content in places.items():
         assert CANARY.encode() not in content, f"the token leaked into the {place}"
         assert CA_CANARY.encode() not in content, f"the CA bundle leaked into the {place}"
+        assert INDEX_CANARY.encode() not in content, f"the index URL leaked into the {place}"
 
     toolkit("stop", "canary-image", catalog=catalog)
     assert leftovers(docker, "toolkit-canary-image") == []
