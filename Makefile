@@ -10,7 +10,7 @@ NAMESPACE ?= toolkit
 VLLM_VENV ?= .venv-vllm
 
 .DEFAULT_GOAL := help
-.PHONY: help setup engine base-image lint test test-unit demo render render-check bench vllm-parser
+.PHONY: help setup engine base-image lint test test-unit test-tools demo render render-check bench vllm-parser
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z%/_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -40,10 +40,13 @@ lint: setup ## ruff, mypy, shellcheck and the render check
 	$(BIN)/ruff check toolkit tests benchmarks images
 	$(BIN)/ruff format --check toolkit tests benchmarks images
 	$(BIN)/mypy
-	shellcheck -x scripts/*.sh images/ollama/entrypoint.sh benchmarks/*.sh .ci/run
+	$(BIN)/shellcheck -x scripts/*.sh images/ollama/entrypoint.sh benchmarks/*.sh .ci/run
 	$(TOOLKIT) render --check
 
-test: setup engine base-image vllm-parser ## every test, the engine tests included
+test-tools: ## install the Debian packages the engine tests use (docker-registry)
+	scripts/ensure-test-tools.sh
+
+test: setup engine base-image vllm-parser test-tools ## every test, the engine tests included
 	$(BIN)/pytest
 
 test-unit: setup ## the tests that need no Docker engine
