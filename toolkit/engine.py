@@ -231,7 +231,7 @@ def running(engine: Any, name: str | None = None) -> list[Any]:
     return containers
 
 
-def _token_file(config: Config) -> Path | None:
+def token_file(config: Config) -> Path | None:
     """The Hugging Face token file for a gated model, or None when none is needed."""
     if not config.gated:
         return None
@@ -299,13 +299,7 @@ def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[
                 "Toolkit and restart dockerd."
             )
         check_fit(config, gpus, discover_gpus(), options.force)
-        held = _gpus_in_use(engine)
-        clash = sorted(set(gpus) & set(held))
-        if clash:
-            raise EngineError(
-                f"GPU(s) {','.join(clash)} are held by {held[clash[0]]}; pick others with "
-                f"--gpus or stop that service first."
-            )
+        check_gpus_free(engine, gpus)
     port = options.port or config.port
     if not _port_free(options.bind, port):
         raise EngineError(
@@ -329,7 +323,7 @@ def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[
                 "or point source.local elsewhere."
             )
         env["TOOLKIT_MODEL_DIR"] = str(local)
-    token = _token_file(config)
+    token = token_file(config)
     if token:
         env["HF_TOKEN_FILE"] = str(token)
     compose_file = _state_dir() / "compose" / f"{config.name}.yaml"
@@ -367,6 +361,17 @@ def check_fit(config: Config, ids: list[str], host: list[Gpu], force: bool) -> N
             f"{config.name} does not fit GPU(s) {','.join(ids)} with {free:.1f} GiB free each: "
             f"{'; '.join(result.reasons)}; lower max-model-len, use more GPUs or a quantized "
             "variant (toolkit plan shows the numbers), or pass --force."
+        )
+
+
+def check_gpus_free(engine: Any, gpus: list[str]) -> None:
+    """Refuse GPUs that a running toolkit service holds (read from its container labels)."""
+    held = _gpus_in_use(engine)
+    clash = sorted(set(gpus) & set(held))
+    if clash:
+        raise EngineError(
+            f"GPU(s) {','.join(clash)} are held by {held[clash[0]]}; pick others with "
+            "--gpus or stop that service first."
         )
 
 

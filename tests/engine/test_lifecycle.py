@@ -8,9 +8,11 @@ import socket
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.engine.conftest import leftovers, toolkit
 from tests.servers import free_port
-from toolkit import protocols
+from toolkit import engine, protocols
 from toolkit.paths import REPO_ROOT
 
 PROJECT = "toolkit-demo-image"
@@ -146,3 +148,61 @@ def test_start_refuses_a_missing_image(docker, built: Path, tmp_path: Path) -> N
         "error: image toolkit/never-built:0.42.1 is not built; run "
         "'toolkit build never-built' first.\n"
     )
+
+
+def test_start_refuses_gpu_configs_without_an_nvidia_runtime(docker) -> None:
+    """This engine has no NVIDIA runtime: a GPU config is refused before anything starts."""
+    result = toolkit("start", "llama3-8b")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: llama3-8b needs 1 GPU(s) but the Docker engine has neither the NVIDIA runtime "
+        "nor NVIDIA CDI devices; install the NVIDIA Container Toolkit and restart dockerd.\n"
+    )
+    wrong = toolkit("start", "llama3-70b_4", "--gpus", "0,1")
+    assert wrong.stderr == (
+        "error: llama3-70b_4 needs 4 GPU(s) but --gpus names 2 (0,1); name exactly 4.\n"
+    )
+
+
+def test_gpus_held_by_a_running_service_are_refused(docker, base_image: str) -> None:
+    label = "io.github.model-serving-toolkit"
+    holder = docker.containers.run(
+        base_image,
+        ["sleep", "60"],
+        detach=True,
+        labels={f"{label}.config": "qwen2-72b_4", f"{label}.gpus": "2,3"},
+    )
+    try:
+        engine.check_gpus_free(docker, ["0", "1"])
+        with pytest.raises(engine.EngineError) as refused:
+            engine.check_gpus_free(docker, ["3", "4"])
+        assert str(refused.value) == (
+            "GPU(s) 3 are held by qwen2-72b_4; pick others with --gpus or stop that service first."
+        )
+    finally:
+        holder.remove(force=True)
+
+
+def test_start_refuses_twice_and_a_missing_model_directory(
+    docker, built: Path, tmp_path: Path, stopped_after
+) -> None:
+    stopped_after.append(("demo-image", built))
+    port = free_port()
+    assert toolkit("start", "demo-image", "--port", str(port), catalog=built).exit_code == 0
+    again = toolkit("start", "demo-image", "--port", str(free_port()), catalog=built)
+    assert again.exit_code == 1
+    assert again.stderr.startswith("error: demo-image is already running (container ")
+    assert again.stderr.endswith(
+        "run 'toolkit stop demo-image' first, or 'toolkit probe demo-image'.\n"
+    )
+    toolkit("stop", "demo-image", catalog=built)
+
+    text = (built / "demo-image.yaml").read_text()
+    old = next(line for line in text.splitlines() if line.strip().startswith("local:"))
+    (tmp_path / "demo-image.yaml").write_text(text.replace(old, f"  local: {tmp_path}/nowhere"))
+    missing = toolkit("start", "demo-image", catalog=tmp_path)
+    assert missing.stderr == (
+        f"error: demo-image serves the local model directory {tmp_path}/nowhere, which does not "
+        "exist; create it (make demo does for the demo configs) or point source.local elsewhere.\n"
+    )
+    assert leftovers(docker, PROJECT) == []

@@ -1,0 +1,43 @@
+"""The preflight's token handling: a gated model gets its token as a file, or a clear refusal."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from toolkit import engine
+from toolkit.catalog import Catalog
+
+GATED = Catalog.load()["llama3-8b"]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_TOKEN_FILE", str(tmp_path / "absent"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    return tmp_path
+
+
+def test_gated_model_without_a_token_is_refused(home: Path) -> None:
+    with pytest.raises(engine.EngineError) as refused:
+        engine.token_file(GATED)
+    assert str(refused.value).startswith("Llama3-8B is gated and no Hugging Face token was found;")
+    assert str(refused.value).endswith("(huggingface-cli login), or set HF_TOKEN_FILE or HF_TOKEN.")
+
+
+def test_hf_token_in_the_environment_becomes_a_private_file(home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_example")
+    path = engine.token_file(GATED)
+    assert path is not None and path.read_text() == "hf_example"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_token_file_is_used_as_it_is(home: Path, monkeypatch) -> None:
+    token = home / "token"
+    token.write_text("hf_from_file\n")
+    monkeypatch.setenv("HF_TOKEN_FILE", str(token))
+    assert engine.token_file(GATED) == token
+    assert engine.token_file(Catalog.load()["qwen2-72b_4"]) is None, "not gated: no token"
