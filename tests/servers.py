@@ -57,7 +57,9 @@ def load_module(name: str, path: Path) -> ModuleType:
 
 
 @contextlib.contextmanager
-def diffusers_server(model_dir: Path, served_name: str = "Tiny-Diffusion") -> Iterator[str]:
+def diffusers_server(
+    model_dir: Path, served_name: str = "Tiny-Diffusion", api_key: str = ""
+) -> Iterator[str]:
     import uvicorn
 
     server_module = load_module("diffusers_server", REPO_ROOT / "images/diffusers/server.py")
@@ -68,6 +70,7 @@ def diffusers_server(model_dir: Path, served_name: str = "Tiny-Diffusion") -> It
         dtype="float32",
         steps=2,
         guidance=1.0,
+        api_key=api_key,
     )
     port = free_port()
     config = uvicorn.Config(

@@ -295,3 +295,11 @@ def test_request_scripts_explain_themselves(name: str) -> None:
         [SCRIPTS / f"request-service-{name}.sh"], capture_output=True, text=True, check=False
     )
     assert bare.returncode == 2
+
+
+def test_image_server_with_an_api_key_refuses_requests_without_it(tiny_models: Path) -> None:
+    with diffusers_server(tiny_models / "tiny-diffusion", api_key="k3y") as url:
+        refused = protocols.probe("openai-image", url, "Tiny-Diffusion")
+        assert _failures(refused) == {"models": Failure.ERROR_STATUS}
+        assert "answered 401" in refused.checks[0].detail
+        assert protocols.probe("openai-image", url, "Tiny-Diffusion", api_key="k3y").passed

@@ -420,6 +420,11 @@ def push(
 )
 @click.option("--no-wait", is_flag=True, help="Return once the container is up.")
 @click.option("--force", is_flag=True, help="Start even when the plan says it does not fit.")
+@click.option(
+    "--api-key",
+    envvar="TOOLKIT_API_KEY",
+    help="Bearer token the server requires; needed to --bind beyond loopback.",
+)
 @click.pass_context
 def start(
     ctx: click.Context,
@@ -430,6 +435,7 @@ def start(
     timeout: float | None,
     no_wait: bool,
     force: bool,
+    api_key: str | None,
 ) -> None:
     """Start a config's service and wait until its model answers.
 
@@ -438,13 +444,14 @@ def start(
       toolkit start llama3-70b_4
       toolkit start llama3-70b_4 --gpus 4,5,6,7 --port 2042
       toolkit start demo-image --timeout 120
+      TOOLKIT_API_KEY=... toolkit start llama3-8b --bind 0.0.0.0
     """
     from toolkit import engine
 
     catalog = _catalog(ctx)
     config = catalog[name]
     ids = [g.strip() for g in gpus.split(",") if g.strip()] if gpus is not None else None
-    options = engine.StartOptions(ids, port, bind, timeout, not no_wait, force)
+    options = engine.StartOptions(ids, port, bind, timeout, not no_wait, force, api_key)
     began = time.monotonic()
     service = engine.start(catalog, config, options, engine.stderr_progress)
     if no_wait:

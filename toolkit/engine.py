@@ -196,6 +196,7 @@ class StartOptions:
     timeout: float | None = None
     wait: bool = True
     force: bool = False
+    api_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,7 @@ def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[
             )
         check_fit(config, gpus, discover_gpus(), options.force)
         check_gpus_free(engine, gpus)
+    check_exposure(config, options.bind, options.api_key)
     port = options.port or config.port
     if not _port_free(options.bind, port):
         raise EngineError(
@@ -311,6 +313,7 @@ def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[
         "TOOLKIT_PORT": str(port),
         "TOOLKIT_BIND_ADDRESS": options.bind,
         "TOOLKIT_GPUS": ",".join(gpus),
+        "TOOLKIT_API_KEY": options.api_key or "",
     }
     env |= {f"TOOLKIT_GPU_{i}": gpu for i, gpu in enumerate(gpus)}
     if config.source.local:
@@ -330,6 +333,26 @@ def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[
     compose_file.parent.mkdir(parents=True, exist_ok=True)
     compose_file.write_text(render.render_compose(catalog, config), encoding="utf-8")
     return engine, Service(config, compose_file, env, port, gpus)
+
+
+def _loopback(address: str) -> bool:
+    return address == "localhost" or address == "::1" or address.startswith("127.")
+
+
+def check_exposure(config: Config, bind: str, api_key: str | None) -> None:
+    """Publishing beyond loopback needs an API key, and a server that can check one."""
+    if _loopback(bind):
+        return
+    if not render.takes_api_key(config):
+        raise EngineError(
+            f"{config.name}'s server ({config.backend}) has no authentication, so it cannot be "
+            f"published on {bind}; keep --bind 127.0.0.1 and put an authenticating proxy in front."
+        )
+    if not api_key:
+        raise EngineError(
+            f"publishing {config.name} on {bind} needs an API key; pass --api-key (or set "
+            "TOOLKIT_API_KEY), or keep --bind 127.0.0.1."
+        )
 
 
 def discover_gpus() -> list[Gpu]:
@@ -413,7 +436,9 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
     started = time.monotonic()
     last_report = 0.0
     while True:
-        if protocols.model_listed(config.protocol.value, service.url, config.model):
+        if protocols.model_listed(
+            config.protocol.value, service.url, config.model, options.api_key
+        ):
             return service
         container = _container(engine, config)
         elapsed = time.monotonic() - started

@@ -185,6 +185,11 @@ def labels(catalog: Catalog, config: Config) -> dict[str, str]:
     }
 
 
+def takes_api_key(config: Config) -> bool:
+    """Whether the config's server checks a bearer token (vLLM, the diffusers server)."""
+    return config.backend in (BackendName.VLLM, BackendName.DIFFUSERS)
+
+
 def pip_build(config: Config) -> bool:
     """Whether the image installs Python packages (and so takes the CA bundle and wheelhouse)."""
     return config.backend in (BackendName.DIFFUSERS, BackendName.TRANSFORMERS)
@@ -217,6 +222,10 @@ class Context:
             "gpu_ids": [str(i) for i in range(c.gpus)],
             "shm_size": c.shm_size or ("16gb" if c.gpus > 1 else None),
             "pip_build": pip_build(c),
+            "api_key_env": {
+                BackendName.VLLM: "VLLM_API_KEY",
+                BackendName.DIFFUSERS: "TOOLKIT_API_KEY",
+            }.get(c.backend),
         }
 
 

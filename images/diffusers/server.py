@@ -7,7 +7,8 @@
 
 Configuration comes from the environment (the rendered Dockerfile sets it from the catalog):
 TOOLKIT_MODEL (a Hugging Face repo id or a local directory), TOOLKIT_REVISION, TOOLKIT_SERVED_NAME,
-TOOLKIT_DEVICE (cuda or cpu), TOOLKIT_DTYPE, TOOLKIT_STEPS, TOOLKIT_GUIDANCE, TOOLKIT_CPU_OFFLOAD.
+TOOLKIT_DEVICE (cuda or cpu), TOOLKIT_DTYPE, TOOLKIT_STEPS, TOOLKIT_GUIDANCE, TOOLKIT_CPU_OFFLOAD,
+and TOOLKIT_API_KEY (when set, the /v1 paths require it as a bearer token).
 A gated model's token is read by huggingface_hub from HF_TOKEN_PATH, never from this code.
 """
 
@@ -20,6 +21,7 @@ import inspect
 import io
 import logging
 import os
+import secrets
 import sys
 import threading
 import time
@@ -49,6 +51,7 @@ class Settings:
     steps: int = 28
     guidance: float = 3.5
     cpu_offload: bool = False
+    api_key: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -62,6 +65,7 @@ class Settings:
             steps=int(env.get("TOOLKIT_STEPS", "28")),
             guidance=float(env.get("TOOLKIT_GUIDANCE", "3.5")),
             cpu_offload=env.get("TOOLKIT_CPU_OFFLOAD", "") in ("1", "true"),
+            api_key=env.get("TOOLKIT_API_KEY", ""),
         )
 
 
@@ -136,6 +140,28 @@ def create_app(settings: Settings, load: Any = load_pipeline) -> FastAPI:
     app = FastAPI(
         title="diffusers OpenAI Images API", docs_url=None, redoc_url=None, lifespan=lifespan
     )
+
+    @app.middleware("http")
+    async def require_api_key(request: Request, call_next: Any) -> Any:
+        """With TOOLKIT_API_KEY set, every /v1 path needs `Authorization: Bearer <key>`."""
+        expected = f"Bearer {settings.api_key}"
+        if (
+            settings.api_key
+            and request.url.path.startswith("/v1/")
+            and not secrets.compare_digest(request.headers.get("authorization", ""), expected)
+        ):
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "missing or wrong API key",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_api_key",
+                    }
+                },
+                status_code=401,
+            )
+        return await call_next(request)
 
     @app.exception_handler(HTTPException)
     def openai_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -84,15 +84,21 @@ def base_image(docker: object) -> str:
     return BASE_IMAGE
 
 
+def with_local_model(source: Path, name: str, model_dir: Path, catalog: Path) -> Path:
+    """Copy config `name` from catalog `source` into `catalog`, its local model at `model_dir`."""
+    text = (source / f"{name}.yaml").read_text()
+    old = next(line for line in text.splitlines() if line.strip().startswith("local:"))
+    catalog.mkdir(parents=True, exist_ok=True)
+    (catalog / f"{name}.yaml").write_text(text.replace(old, f"  local: {model_dir}"))
+    return catalog
+
+
 @pytest.fixture(scope="session")
 def demo_catalog(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Path:
     """The demo configs, pointed at this session's tiny models."""
     catalog = tmp_path_factory.mktemp("catalog")
     for name, model in (("demo-image", "tiny-diffusion"), ("demo-text", "Tiny-Llama")):
-        text = (REPO_ROOT / "configs" / f"{name}.yaml").read_text()
-        old = next(line for line in text.splitlines() if line.strip().startswith("local:"))
-        text = text.replace(old, f"  local: {tiny_models / model}")
-        (catalog / f"{name}.yaml").write_text(text)
+        with_local_model(REPO_ROOT / "configs", name, tiny_models / model, catalog)
     return catalog
 
 

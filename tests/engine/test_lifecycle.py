@@ -8,9 +8,10 @@ import socket
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.engine.conftest import leftovers, toolkit
+from tests.engine.conftest import leftovers, toolkit, with_local_model
 from tests.servers import free_port
 from toolkit import engine, protocols
 from toolkit.paths import REPO_ROOT
@@ -91,12 +92,8 @@ def test_start_refuses_a_taken_port(docker, built: Path) -> None:
 def test_start_shows_the_log_tail_when_the_server_exits(
     docker, built: Path, tmp_path: Path, stopped_after
 ) -> None:
-    broken = tmp_path / "catalog"
-    broken.mkdir()
     (tmp_path / "empty-model").mkdir()
-    text = (built / "demo-image.yaml").read_text()
-    old = next(line for line in text.splitlines() if line.strip().startswith("local:"))
-    (broken / "demo-image.yaml").write_text(text.replace(old, f"  local: {tmp_path}/empty-model"))
+    broken = with_local_model(built, "demo-image", tmp_path / "empty-model", tmp_path / "catalog")
     stopped_after.append(("demo-image", broken))
     result = toolkit("start", "demo-image", "--port", str(free_port()), catalog=broken)
     assert result.exit_code == 1
@@ -197,12 +194,45 @@ def test_start_refuses_twice_and_a_missing_model_directory(
     )
     toolkit("stop", "demo-image", catalog=built)
 
-    text = (built / "demo-image.yaml").read_text()
-    old = next(line for line in text.splitlines() if line.strip().startswith("local:"))
-    (tmp_path / "demo-image.yaml").write_text(text.replace(old, f"  local: {tmp_path}/nowhere"))
-    missing = toolkit("start", "demo-image", catalog=tmp_path)
+    elsewhere = with_local_model(built, "demo-image", tmp_path / "nowhere", tmp_path)
+    missing = toolkit("start", "demo-image", catalog=elsewhere)
     assert missing.stderr == (
         f"error: demo-image serves the local model directory {tmp_path}/nowhere, which does not "
         "exist; create it (make demo does for the demo configs) or point source.local elsewhere.\n"
     )
     assert leftovers(docker, PROJECT) == []
+
+
+def test_exposing_a_port_needs_an_api_key_the_server_checks(
+    docker, built: Path, stopped_after
+) -> None:
+    no_key = toolkit("start", "demo-image", "--bind", "0.0.0.0", catalog=built)
+    assert no_key.stderr == (
+        "error: publishing demo-image on 0.0.0.0 needs an API key; pass "
+        "--api-key (or set TOOLKIT_API_KEY), or keep --bind 127.0.0.1.\n"
+    )
+    no_auth = toolkit("start", "demo-text", "--bind", "0.0.0.0", "--api-key", "k", catalog=built)
+    assert no_auth.stderr == (
+        "error: demo-text's server (transformers) has no authentication, so it cannot be "
+        "published on 0.0.0.0; keep --bind 127.0.0.1 and put an authenticating proxy in front.\n"
+    )
+    assert leftovers(docker, PROJECT) == []
+
+    stopped_after.append(("demo-image", built))
+    port = free_port()
+    started = toolkit(
+        "start",
+        "demo-image",
+        "--bind",
+        "0.0.0.0",
+        "--port",
+        str(port),
+        catalog=built,
+        env={"TOOLKIT_API_KEY": "s3cret-key"},
+    )
+    assert started.exit_code == 0, started.output
+    url = f"http://127.0.0.1:{port}"
+    assert httpx.get(f"{url}/v1/models").status_code == 401
+    verdict = protocols.probe("openai-image", url, "Tiny-Diffusion", api_key="s3cret-key")
+    assert verdict.passed, protocols.describe(verdict)
+    assert "s3cret-key" not in started.output

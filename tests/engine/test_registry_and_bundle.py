@@ -12,7 +12,7 @@ import bcrypt
 import httpx
 import pytest
 
-from tests.engine.conftest import leftovers, toolkit
+from tests.engine.conftest import leftovers, toolkit, with_local_model
 from tests.servers import free_port, wait_until
 
 IMAGE = "toolkit/demo-image:0.42.1"
@@ -169,11 +169,7 @@ def test_air_gapped_round_trip_and_a_corrupted_bundle(
     loaded = toolkit("import", str(bundle), "--model-dir", str(model_dir))
     assert loaded.exit_code == 0, loaded.output
     assert docker.images.get(IMAGE).id == image_id
-    catalog = tmp_path / "catalog"
-    catalog.mkdir()
-    text = (built / "demo-image.yaml").read_text()
-    old = next(line for line in text.splitlines() if line.strip().startswith("local:"))
-    (catalog / "demo-image.yaml").write_text(text.replace(old, f"  local: {model_dir}"))
+    catalog = with_local_model(built, "demo-image", model_dir, tmp_path / "catalog")
     stopped_after.append(("demo-image", catalog))
     port = str(free_port())
     assert toolkit("start", "demo-image", "--port", port, catalog=catalog).exit_code == 0
