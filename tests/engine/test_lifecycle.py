@@ -125,6 +125,13 @@ def test_start_times_out_when_the_model_loads_slower(docker, built: Path, stoppe
 def test_stop_of_a_service_not_running_says_so(docker, built: Path) -> None:
     result = toolkit("stop", "demo-image", catalog=built)
     assert (result.exit_code, result.stdout) == (0, "demo-image is not running; nothing to stop.\n")
+    logs = toolkit("logs", "demo-image", catalog=built)
+    assert (logs.exit_code, logs.stderr) == (
+        1,
+        "error: demo-image is not running; start it with 'toolkit start demo-image'.\n",
+    )
+    status = toolkit("status", "demo-image", catalog=built)
+    assert (status.exit_code, status.stdout) == (0, "demo-image is not running.\n")
 
 
 def test_unreachable_engine_is_one_sentence(docker) -> None:
