@@ -37,8 +37,8 @@ $(VLLM_VENV)/.installed: scripts/make-vllm-parser-venv.sh
 	touch $@
 
 lint: setup ## ruff, mypy, shellcheck and the render check
-	$(BIN)/ruff check toolkit tests benchmarks images
-	$(BIN)/ruff format --check toolkit tests benchmarks images
+	$(BIN)/ruff check toolkit tests benchmarks images scripts
+	$(BIN)/ruff format --check toolkit tests benchmarks images scripts
 	$(BIN)/mypy
 	$(BIN)/shellcheck -x scripts/*.sh images/ollama/entrypoint.sh benchmarks/*.sh .ci/run
 	$(TOOLKIT) render --check
