@@ -423,12 +423,12 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
         capture=True,
         project_file=service.compose_file,
     )
-    if result.returncode != 0:
+    # Compose can exit 0 without creating the container (an engine too old for a key, say).
+    if result.returncode != 0 or _container(engine, config) is None:
         _down(config)
+        reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output"
         raise EngineError(
-            f"docker compose up failed for {config.name}: "
-            f"{result.stderr.strip().splitlines()[-1] if result.stderr else ''}; "
-            "nothing was left running."
+            f"docker compose up did not start {config.name} ({reason}); nothing was left running."
         )
     if not options.wait:
         return service

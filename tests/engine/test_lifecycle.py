@@ -13,7 +13,7 @@ import pytest
 
 from tests.engine.conftest import leftovers, toolkit, with_local_model
 from tests.servers import free_port
-from toolkit import engine, protocols
+from toolkit import engine, protocols, render
 from toolkit.paths import REPO_ROOT
 
 PROJECT = "toolkit-demo-image"
@@ -243,3 +243,26 @@ def test_exposing_a_port_needs_an_api_key_the_server_checks(
     verdict = protocols.probe("openai-image", url, "Tiny-Diffusion", api_key="s3cret-key")
     assert verdict.passed, protocols.describe(verdict)
     assert "s3cret-key" not in started.output
+
+
+def test_compose_exiting_0_without_a_container_is_caught(docker, built: Path, monkeypatch) -> None:
+    """Docker Engine < 25 refuses healthcheck.start_interval, yet Compose exits 0 without
+    creating the container. The rendered file no longer has the key, so the test adds it back to
+    reproduce that real failure against the real engine and Compose."""
+    major = int(docker.version()["Version"].split(".")[0])
+    if major >= 25:
+        pytest.skip(f"Docker Engine {major} accepts start_interval; the fault needs an older one")
+    original = render.render_compose
+    monkeypatch.setattr(
+        render,
+        "render_compose",
+        lambda catalog, config: original(catalog, config).replace(
+            "      start_period:", '      start_interval: "2s"\n      start_period:'
+        ),
+    )
+    result = toolkit("start", "demo-image", "--port", str(free_port()), catalog=built)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: docker compose up did not start demo-image (")
+    assert "start_interval" in result.stderr, "Compose's own reason is shown"
+    assert result.stderr.endswith("); nothing was left running.\n")
+    assert leftovers(docker, PROJECT) == []
