@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from toolkit import output
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, UsageError
 from toolkit.paths import CATALOG_ENV
 
 if TYPE_CHECKING:
@@ -216,7 +216,6 @@ def plan(
       toolkit plan llama3-8b --model /srv/models/Meta-Llama-3-8B-Instruct
     """
     from toolkit import plan as planning
-    from toolkit.errors import UsageError
 
     config = _catalog(ctx)[name]
     memory = planning.DEFAULT_GPU_GIB
@@ -291,7 +290,6 @@ def _push(
     password_stdin: bool,
 ) -> None:
     from toolkit import engine, registry
-    from toolkit.errors import UsageError
 
     if not registries:
         raise UsageError("name at least one --registry to push to.")
@@ -465,25 +463,24 @@ def start(
 
 
 def _example_request(protocol: str, url: str, model: str) -> str:
+    """A curl command sending the seed's request, ready to paste."""
+    import shlex
+
+    from toolkit.protocols import IMAGE_PROMPT, PROMPT
+
     if protocol == "ollama-text":
-        body = {
+        body: dict[str, Any] = {
             "model": model,
-            "messages": [{"role": "user", "content": "Hello!"}],
+            "messages": [{"role": "user", "content": PROMPT}],
             "stream": False,
         }
         path = "/api/chat"
     elif protocol == "openai-image":
-        body = {
-            "model": model,
-            "prompt": "A cat holding a sign that says hello world",
-            "size": "512x512",
-        }
+        body = {"model": model, "prompt": IMAGE_PROMPT, "size": "512x512"}
         path = "/v1/images/generations"
     else:
-        body = {"model": model, "messages": [{"role": "user", "content": "Hello!"}]}
+        body = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}
         path = "/v1/chat/completions"
-    import shlex
-
     return (
         f"curl -s {url}{path} -H 'Content-Type: application/json' "
         f"-d {shlex.quote(json.dumps(body))}"
@@ -594,7 +591,6 @@ def probe(
       toolkit probe --url http://127.0.0.1:1042 --protocol openai-text --model Llama3-70B --json
     """
     from toolkit import protocols
-    from toolkit.errors import UsageError
 
     if name and (url or protocol or model):
         raise UsageError("give a config NAME or --url/--protocol/--model, not both.")
@@ -655,6 +651,7 @@ def ci_matrix(ctx: click.Context, changed_since: str | None) -> None:
 @click.option(
     "-o",
     "--output",
+    "bundle_path",
     type=click.Path(path_type=Path),
     required=True,
     help="The bundle file to write.",
@@ -663,7 +660,7 @@ def ci_matrix(ctx: click.Context, changed_since: str | None) -> None:
     "--with-model", type=click.Path(path_type=Path), help="Also carry this local model directory."
 )
 @click.pass_context
-def export_(ctx: click.Context, name: str, output: Path, with_model: Path | None) -> None:
+def export_(ctx: click.Context, name: str, bundle_path: Path, with_model: Path | None) -> None:
     """Write an air-gapped bundle: the image, the compose file, checksums, optionally weights.
 
     \b
@@ -674,8 +671,8 @@ def export_(ctx: click.Context, name: str, output: Path, with_model: Path | None
     from toolkit import bundle
 
     catalog = _catalog(ctx)
-    manifest = bundle.export(catalog, catalog[name], output, with_model)
-    click.echo(f"wrote {output}: {manifest['image']} and {len(manifest['files'])} files")
+    manifest = bundle.export(catalog, catalog[name], bundle_path, with_model)
+    click.echo(f"wrote {bundle_path}: {manifest['image']} and {len(manifest['files'])} files")
 
 
 @cli.command("import")

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from toolkit import render
-from toolkit.catalog import REPO_ROOT, Catalog, Config
+from toolkit.catalog import Catalog, Config
 from toolkit.compose import ComposeError, compose_command
 from toolkit.errors import ToolkitError
-from toolkit.gpus import Gpu
+from toolkit.gpus import Gpu, discover
+from toolkit.paths import REPO_ROOT, state_dir
 
 LABEL = render.LABEL_PREFIX
 TOKEN_FILE_DEFAULT = Path.home() / ".cache" / "huggingface" / "token"
@@ -127,7 +128,7 @@ def build(catalog: Catalog, config: Config, options: BuildOptions) -> str:
                 _link_or_copy(wheel, wheels / wheel.name)
         spec = _build_spec(config, ref, context, options)
         spec_file = Path(scratch) / "build.yaml"
-        spec_file.write_text(render._yaml(spec), encoding="utf-8")
+        spec_file.write_text(render.to_json(spec), encoding="utf-8")
         args = ["--progress", "plain", "build"] + (["--no-cache"] if options.no_cache else [])
         result = _compose(["-f", str(spec_file), *args])
     if result.returncode != 0:
@@ -242,7 +243,7 @@ def token_file(config: Config) -> Path | None:
     token = os.environ.get("HF_TOKEN")
     if token:
         # HF_TOKEN in the environment: hand it over as a 0600 file, never as a variable.
-        path = _state_dir() / "hf_token"
+        path = state_dir() / "hf_token"
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -252,11 +253,6 @@ def token_file(config: Config) -> Path | None:
         f"{config.model} is gated and no Hugging Face token was found; put your token in "
         f"{TOKEN_FILE_DEFAULT} (huggingface-cli login), or set HF_TOKEN_FILE or HF_TOKEN."
     )
-
-
-def _state_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "model-serving-toolkit"
 
 
 def _port_free(bind: str, port: int) -> bool:
@@ -280,8 +276,8 @@ def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[
     """Every check before anything starts; the first failure is one sentence and exit 1."""
     engine = client()
     compose_command()
-    if running(engine, config.name):
-        existing = running(engine, config.name)[0]
+    existing = _container(engine, config)
+    if existing is not None:
         raise EngineError(
             f"{config.name} is already {existing.status} (container {existing.name}); "
             f"run 'toolkit stop {config.name}' first, or 'toolkit probe {config.name}'."
@@ -299,7 +295,7 @@ def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[
                 "the NVIDIA runtime nor NVIDIA CDI devices; install the NVIDIA Container "
                 "Toolkit and restart dockerd."
             )
-        check_fit(config, gpus, discover_gpus(), options.force)
+        check_fit(config, gpus, discover(), options.force)
         check_gpus_free(engine, gpus)
     check_exposure(config, options.bind, options.api_key)
     port = options.port or config.port
@@ -329,7 +325,7 @@ def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[
     token = token_file(config)
     if token:
         env["HF_TOKEN_FILE"] = str(token)
-    compose_file = _state_dir() / "compose" / f"{config.name}.yaml"
+    compose_file = state_dir() / "compose" / f"{config.name}.yaml"
     compose_file.parent.mkdir(parents=True, exist_ok=True)
     compose_file.write_text(render.render_compose(catalog, config), encoding="utf-8")
     return engine, Service(config, compose_file, env, port, gpus)
@@ -353,12 +349,6 @@ def check_exposure(config: Config, bind: str, api_key: str | None) -> None:
             f"publishing {config.name} on {bind} needs an API key; pass --api-key (or set "
             "TOOLKIT_API_KEY), or keep --bind 127.0.0.1."
         )
-
-
-def discover_gpus() -> list[Gpu]:
-    from toolkit.gpus import discover
-
-    return discover()
 
 
 def check_fit(config: Config, ids: list[str], host: list[Gpu], force: bool) -> None:

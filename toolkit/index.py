@@ -14,12 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from toolkit.paths import BUILTIN_CATALOG
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "model-serving-toolkit"
+from toolkit.paths import BUILTIN_CATALOG, state_dir
 
 
 def _fingerprint(user_dir: str | None) -> str:
@@ -72,7 +67,7 @@ def list_rows(user_dir: str | None) -> list[dict[str, Any]]:
 
 
 def _cache_file(user_dir: str | None) -> Path:
-    return _cache_dir() / f"list-{_fingerprint(user_dir)}.json"
+    return state_dir() / f"list-{_fingerprint(user_dir)}.json"
 
 
 def _store(cache: Path, rows: list[dict[str, Any]]) -> None:

@@ -29,15 +29,15 @@ IMAGE_PREFIX = "toolkit"
 LABEL_PREFIX = "io.github.model-serving-toolkit"
 
 
-def _yaml(value: Any) -> str:
-    """A YAML scalar or flow collection: JSON is YAML, and json.dumps escapes everything hostile."""
+def to_json(value: Any) -> str:
+    """JSON, which is also a YAML scalar or flow collection, with everything hostile escaped."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def _instruction_args(values: dict[str, str], indent: int) -> str:
     """KEY="value" pairs for ENV or LABEL, one per continued line, every value JSON-quoted."""
     pad = " \\\n" + " " * indent
-    return pad.join(f"{key}={_yaml(value)}" for key, value in values.items())
+    return pad.join(f"{key}={to_json(value)}" for key, value in values.items())
 
 
 @functools.cache
@@ -50,9 +50,9 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["yaml"] = _yaml
+    env.filters["yaml"] = to_json  # compose templates
+    env.filters["json"] = to_json  # Dockerfile exec forms and values
     env.filters["shquote"] = shlex.quote
-    env.filters["json"] = _yaml
     env.filters["instruction_args"] = _instruction_args
     return env
 
