@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from toolkit.catalog import BUILTIN_CATALOG, Catalog
+from toolkit.catalog import Catalog
+from toolkit.paths import REPO_ROOT
 from toolkit.cli import cli
 
 
@@ -48,15 +49,13 @@ def user_catalog(tmp_path: Path) -> Callable[[str, str], Path]:
 
 
 def builtin_text(name: str) -> str:
-    return (BUILTIN_CATALOG / f"{name}.yaml").read_text(encoding="utf-8")
+    return (REPO_ROOT / "configs" / f"{name}.yaml").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny-llama and tiny-diffusion, made once per session by the demo's own script."""
     from tests.servers import load_module
-    from toolkit.paths import REPO_ROOT
-
     maker = load_module("make_tiny_models", REPO_ROOT / "scripts" / "make_tiny_models.py")
     root = tmp_path_factory.mktemp("models")
     maker.tiny_llama(root / "Tiny-Llama")

@@ -14,12 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from toolkit.paths import BUILTIN_CATALOG, state_dir
+from toolkit.paths import data_root, state_dir
 
 
 def _fingerprint(user_dir: str | None) -> str:
     digest = hashlib.sha256()
-    dirs = [BUILTIN_CATALOG, Path(__file__).parent]
+    dirs = [data_root() / "configs", Path(__file__).parent]
     if user_dir:
         dirs.append(Path(user_dir))
     for directory in dirs:
@@ -52,12 +52,13 @@ def list_rows(user_dir: str | None) -> list[dict[str, Any]]:
     from toolkit.catalog import Catalog
 
     catalog = Catalog.load(user_dir)
+    catalog.check()
     rows = [
         {
             "name": c.name,
             "model": c.model,
             "protocol": c.protocol.value,
-            "backend": c.backend.value,
+            "backend": c.backend,
             "gpus": c.gpus,
         }
         for c in catalog.values()

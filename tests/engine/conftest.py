@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def docker() -> object:
     try:
-        return engine.client()
+        return engine.connect()
     except engine.EngineError as exc:
         if os.environ.get("CI"):
             pytest.fail(f"engine tests must run in CI, and {exc}")
