@@ -1,4 +1,4 @@
-"""Shared fixtures. Every test runs with no user catalog from the environment."""
+"""Shared fixtures. Every test runs in its own user directories, with no user catalog."""
 
 from __future__ import annotations
 
@@ -9,13 +9,19 @@ import pytest
 from click.testing import CliRunner, Result
 
 from toolkit.catalog import Catalog
-from toolkit.paths import REPO_ROOT
 from toolkit.cli import cli
+from toolkit.paths import REPO_ROOT
 
 
 @pytest.fixture(autouse=True)
-def _isolate(monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test reads or writes the user's own directories: catalog, cache, state, HF token."""
+    home = tmp_path_factory.mktemp("home")
     monkeypatch.delenv("TOOLKIT_CATALOG", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("HF_HOME", str(home / "huggingface"))
+    monkeypatch.setenv("HF_TOKEN_FILE", str(home / "no-hf-token"))
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +62,7 @@ def builtin_text(name: str) -> str:
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny-llama and tiny-diffusion, made once per session by the demo's own script."""
     from tests.servers import load_module
+
     maker = load_module("make_tiny_models", REPO_ROOT / "scripts" / "make_tiny_models.py")
     root = tmp_path_factory.mktemp("models")
     maker.tiny_llama(root / "Tiny-Llama")

@@ -14,8 +14,8 @@ import yaml
 from tests.conftest import Run, builtin_text
 from toolkit import render
 from toolkit.catalog import Catalog, Config
-from toolkit.paths import REPO_ROOT
 from toolkit.compose import compose_command
+from toolkit.paths import REPO_ROOT
 
 NAMES = list(Catalog.load())
 VLLM_NAMES = [name for name, config in Catalog.load().items() if config.backend == "vllm"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 
 from toolkit import names, render
 from toolkit.catalog import Catalog, Config
-from toolkit.compose import run_compose
+from toolkit.compose import compose_command
 from toolkit.dockerapi import EngineError, connect
 from toolkit.git import git_or
 from toolkit.paths import data_root
@@ -75,15 +77,34 @@ def build(catalog: Catalog, config: Config, options: BuildOptions) -> Built:
         spec_file = Path(scratch) / "build.yaml"
         spec_file.write_text(render.to_json(spec), encoding="utf-8")
         args = ["--progress", "plain", "build"] + (["--no-cache"] if options.no_cache else [])
-        # Compose prefers Bake and warns when buildx is missing; its own BuildKit client is the
-        # one meant here, so the warning would only mislead.
-        result = run_compose(["-f", str(spec_file), *args], env={"COMPOSE_BAKE": "false"})
-    if result.returncode != 0:
+        returncode = _build_quietly(["-f", str(spec_file), *args])
+    if returncode != 0:
         raise EngineError(
-            f"building {ref} failed (exit {result.returncode}); the build output above says where."
+            f"building {ref} failed (exit {returncode}); the build output above says where."
         )
     record = engine.image_record(ref) or {}
     return Built(ref, str(record.get("Id", "")))
+
+
+# Compose looks for buildx to build with Bake, and says so when it is missing; its own BuildKit
+# client is the one meant here, so that line would only mislead.
+_NOISE = ("buildx isn't installed",)
+
+
+def _build_quietly(args: list[str]) -> int:
+    """Run the build, passing its output through as it comes, less Compose's Bake warning."""
+    process = subprocess.Popen(
+        [*compose_command(), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if not any(noise in line for noise in _NOISE):
+            sys.stderr.write(line)
+    return process.wait()
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -161,14 +161,10 @@ def show(state: State, name: str, as_json: bool) -> None:
       toolkit show llama3-70b_4
       toolkit show flux.1-dev --json
     """
-    from toolkit import names
+    from toolkit import index
 
-    config = state.config(name)
-    backend = state.catalog.backend(config)
-    data = config.model_dump(mode="json")
-    data["image"] = names.image_ref(config, backend)
-    data["backend_base_image"] = backend.base
-    data["file"] = str(state.catalog.sources[config.name])
+    data = index.show_data(state.catalog, name)
+    _remember(state)
     if as_json:
         _echo_json(data)
     else:
@@ -247,11 +243,20 @@ def plan(
         info = modelinfo.read(model_source, config.source.revision)
     backend = state.catalog.backend(config)
     result = planning.plan(config, backend, gpus, memory, max_model_len, info)
+    _remember(state)
     if as_json:
         click.echo(json.dumps(result.as_dict(), sort_keys=True))
     else:
         click.echo(planning.describe(result))
     ctx.exit(0 if result.fits else 1)
+
+
+def _remember(state: State) -> None:
+    """Store the read-only answers of a catalog that loaded cleanly, for the fast path."""
+    from toolkit import index
+
+    if not state.catalog.errors and index.cached(state.catalog_dir) is None:
+        index.store(state.catalog_dir, state.catalog)
 
 
 def push_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -701,8 +706,10 @@ def stop(state: State, name: str, volumes: bool, as_json: bool) -> None:
     if as_json:
         _echo_json({"config": name, "was_running": was_running, "cache_removed": volumes})
         return
-    said = f"stopped {name}" if was_running else f"{name} is not running; nothing to stop"
-    click.echo(said + (" (and removed the model cache)" if volumes else "") + ".")
+    if was_running:
+        click.echo(f"stopped {name}" + (" and removed the model cache" if volumes else ""))
+    else:
+        click.echo(f"{name} is not running; nothing to stop.")
 
 
 @cli.command()

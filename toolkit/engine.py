@@ -18,14 +18,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from toolkit import gpus as gpu_info
-from toolkit import names, render
-from toolkit.catalog import Catalog, Config
+from toolkit import names
 from toolkit.compose import ComposeError, compose_command, run_compose
 from toolkit.dockerapi import Container, Engine, EngineError, VolumeInUse, connect, not_built
 from toolkit.errors import ToolkitError
 from toolkit.paths import data_root, state_dir
+
+if TYPE_CHECKING:  # `status`, `logs` and `stop` need neither the catalog nor the renderer
+    from toolkit.catalog import Catalog, Config
+    from toolkit.gpus import Gpu
 
 __all__ = ["EngineError", "Service", "StartOptions", "start", "status", "stop"]
 
@@ -144,8 +147,10 @@ def checks(engine: Engine, catalog: Catalog, config: Config, options: StartOptio
                 "the NVIDIA runtime nor NVIDIA CDI devices; install the NVIDIA Container "
                 "Toolkit and restart dockerd."
             )
-        host = gpu_info.discover()
-        check_driver(config, backend.min_driver, gpu_info.driver_version())
+        from toolkit import gpus
+
+        host = gpus.discover()
+        check_driver(config, backend.min_driver, gpus.driver_version())
         check_fit(catalog, config, ids, host, options.force)
         check_gpus_free(engine, ids)
     if not _port_free(options.bind, port):
@@ -255,7 +260,7 @@ def check_driver(config: Config, needed: int | None, found: str | None) -> None:
 
 
 def check_fit(
-    catalog: Catalog, config: Config, ids: list[str], host: list[gpu_info.Gpu], force: bool
+    catalog: Catalog, config: Config, ids: list[str], host: list[Gpu], force: bool
 ) -> None:
     """Refuse, with the numbers, a config the chosen GPUs' free memory cannot hold."""
     from toolkit import plan
@@ -337,6 +342,8 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
         env["HF_TOKEN_FILE"] = str(token)
     compose_file = state_dir() / "compose" / f"{config.name}.yaml"
     compose_file.parent.mkdir(parents=True, exist_ok=True)
+    from toolkit import render
+
     compose_file.write_text(render.render_compose(catalog, config), encoding="utf-8")
     try:
         result = run_compose(
