@@ -14,5 +14,17 @@ if [ "$#" -eq 0 ]; then
 fi
 
 check-jsonschema --builtin-schema vendor.github-workflows "$@"
+
+# zizmor reports a checkout that keeps the job's token only where persist-credentials is left
+# out, and takes an explicit `true` as a choice. No job here needs the token after its checkout.
+message="a checkout keeps the job's token in .git/config (persist-credentials: true); set it to false."
+if awk -v message="$message" '
+  /^[[:space:]]*persist-credentials:[[:space:]]*["\047]?true/ {
+    printf "%s:%d: %s\n", FILENAME, FNR, message; found = 1
+  }
+  END { exit !found }' "$@" >&2; then
+  exit 1
+fi
+
 zizmor --quiet --offline --no-progress --color never --no-ignores "$@"
 zizmor --quiet --offline --no-progress --color never --persona pedantic "$@"
