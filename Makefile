@@ -36,12 +36,13 @@ $(VLLM_VENV)/.installed: scripts/make-vllm-parser-venv.sh
 	scripts/make-vllm-parser-venv.sh $(VLLM_VENV)
 	touch $@
 
-lint: setup ## ruff, mypy, shellcheck and the render check
+lint: setup ## ruff, mypy, shellcheck, the render check and the workflow check
 	$(BIN)/ruff check toolkit tests benchmarks images scripts
 	$(BIN)/ruff format --check toolkit tests benchmarks images scripts
 	$(BIN)/mypy
 	$(BIN)/shellcheck -x scripts/*.sh images/ollama/entrypoint.sh benchmarks/*.sh .ci/run
 	$(TOOLKIT) render --check
+	PATH="$(abspath $(BIN)):$$PATH" scripts/lint-workflows.sh
 
 test-tools: ## install the Debian packages the engine tests use (docker-registry)
 	scripts/ensure-test-tools.sh

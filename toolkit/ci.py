@@ -3,6 +3,10 @@
 A config's build inputs are its generated Dockerfile and the files of its backend's build context
 (images/<backend>/ less the other configs' Dockerfiles and the template, whose effect shows in the
 generated Dockerfiles, which `toolkit render --check` keeps in step with the catalog).
+
+A config served from a Hugging Face repository names its config twin: the repository's config
+files without the weights, at configs/twins/<owner>--<name>.json, on which CI runs a vLLM image's
+own start-time checks without a GPU (scripts/vllm_twin_check.py).
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ def entry(catalog: Catalog, config: Config) -> dict[str, Any]:
         "image": names.image_ref(config, backend),
         "dockerfile": _dockerfile(catalog, config),
         "context": f"images/{backend.context}",
+        "twin": twin_path(config),
     }
+
+
+def twin_path(config: Config) -> str | None:
+    """Where the config twin of the config's Hugging Face repository lives, if it has one."""
+    if not config.source.hf:
+        return None
+    return f"configs/twins/{config.source.hf.replace('/', '--')}.json"
 
 
 def inputs_changed(catalog: Catalog, config: Config, changed: set[str]) -> bool:
