@@ -64,7 +64,7 @@ def test_bf16_llama3_70b_on_one_gpu_does_not_fit_and_says_why(run: Run, user_cat
 
 
 def test_plan_table_and_options(run: Run) -> None:
-    result = run("plan", "qwen2-72b_4", "--gpus", "2", "--gpu-memory", "141GiB")
+    result = run("plan", "qwen2-72b_4", "--gpu-count", "2", "--gpu-memory", "141GiB")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0].startswith("qwen2-72b_4 (vllm) on 2 GPU(s) of 141.0 GiB")
     assert result.stdout.splitlines()[-1] == "FITS"
@@ -141,3 +141,50 @@ def test_an_unreachable_hub_repo_is_one_sentence(run: Run) -> None:
         "(LocalEntryNotFoundError); check the name and the network (or HF_HUB_OFFLINE), or "
         "point --model at a local directory.\n"
     )
+
+
+def test_a_gpu_count_vllm_would_refuse_is_named_with_the_counts_that_work(run: Run) -> None:
+    result = run("plan", "llama3-70b_4", "--gpu-count", "3")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1] == (
+        "DOES NOT FIT: vLLM refuses it: 3 GPUs do not divide the model's 64 attention heads. "
+        "Use a GPU count that does: 1, 2, 4, 8."
+    )
+    gemma = run("plan", "gemma2-27b_4", "--gpu-count", "6").stdout.splitlines()[-1]
+    assert "6 GPUs do not divide the model's 32 attention heads" in gemma, "heads from info"
+
+
+def test_advice_is_what_can_help(run: Run) -> None:
+    weights = run("plan", "llama3.1-405b_8", "--gpu-count", "1").stdout.splitlines()[-1]
+    assert weights.endswith(
+        "Serve it on at least 8 such GPUs (--gpu-count 8), or a quantized variant."
+    ), "a shorter context cannot help when the weights do not fit"
+    tight = run("plan", "llama3-8b", "--gpu-memory", "23", "--json")
+    longest = json.loads(tight.stdout)["max_context_tokens"]
+    assert 0 < longest < 8192
+    assert (
+        run("plan", "llama3-8b", "--gpu-memory", "23")
+        .stdout.splitlines()[-1]
+        .endswith(f"Lower --max-model-len to {longest} or less, or add GPUs.")
+    )
+
+
+def test_cpu_configs_say_they_need_no_gpu(run: Run) -> None:
+    result = run("plan", "demo-image")
+    assert (result.exit_code, result.stdout.splitlines()[0]) == (
+        0,
+        "demo-image (diffusers) on the CPU: no GPU needed",
+    )
+    assert "longest context" not in result.stdout and "per GPU" not in result.stdout
+
+
+def test_plan_refuses_nonsense_sizes_and_two_gpu_options(run: Run) -> None:
+    zero = run("plan", "llama3-70b_1", "--gpu-memory", "0")
+    assert (zero.exit_code, zero.stderr) == (
+        2,
+        "error: --gpu-memory '0' is not above zero; give one GPU's memory.\n",
+    )
+    both = run("plan", "llama3-70b_4", "--gpu-count", "4", "--gpus", "0,1,2,3")
+    assert (both.exit_code, both.stderr) == (2, "error: give --gpu-count or --gpus, not both.\n")
+    ids = run("plan", "llama3-70b_4", "--gpus", "4,5,6,7", "--json")
+    assert json.loads(ids.stdout)["gpus"] == 4, "ids count as GPUs, as start takes them"

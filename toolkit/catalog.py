@@ -81,6 +81,8 @@ class ModelInfo(Strict):
 
     params_b: Annotated[float, Field(gt=0)]
     layers: Annotated[int, Field(gt=0)] | None = None
+    # Attention heads; where absent, hidden / head_dim (true of most models, not of Gemma 2).
+    heads: Annotated[int, Field(gt=0)] | None = None
     kv_heads: Annotated[int, Field(gt=0)] | None = None
     head_dim: Annotated[int, Field(gt=0)] | None = None
     hidden: Annotated[int, Field(gt=0)] | None = None
@@ -99,6 +101,14 @@ class ModelInfo(Strict):
 EngineValue = str | int | float | bool | list[str] | dict[str, int]
 FlagName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+def attention_heads(info: ModelInfo) -> int | None:
+    if info.heads:
+        return info.heads
+    if info.hidden and info.head_dim and info.hidden % info.head_dim == 0:
+        return info.hidden // info.head_dim
+    return None
 
 
 class Config(Strict):

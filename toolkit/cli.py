@@ -175,7 +175,19 @@ def show(state: State, name: str, as_json: bool) -> None:
 
 @cli.command()
 @name_argument()
-@click.option("--gpus", type=click.IntRange(0, 64), help="GPU count (default: the config's).")
+@click.option(
+    "--gpu-count",
+    type=click.IntRange(0, 64),
+    metavar="N",
+    help="Plan for N GPUs (default: the config's).",
+)
+@click.option(
+    "--gpus",
+    "gpu_ids",
+    metavar="IDS",
+    callback=lambda ctx, param, value: _gpu_ids(ctx, param, value),
+    help="Plan for these GPU ids, as start takes them (with --host: their free memory).",
+)
 @click.option(
     "--gpu-memory",
     "gpu_memory",
@@ -200,14 +212,15 @@ def show(state: State, name: str, as_json: bool) -> None:
 def plan(
     ctx: click.Context,
     name: str,
-    gpus: int | None,
+    gpu_count: int | None,
+    gpu_ids: list[str] | None,
     gpu_memory: str | None,
     max_model_len: int | None,
     on_host: bool,
     model_source: str | None,
     as_json: bool,
 ) -> None:
-    """Say whether a config fits its GPUs: memory per GPU and the longest context.
+    """Say whether a config fits its GPUs: memory per GPU, longest context.
 
     Exit status 0 when it fits, 1 when it does not, 2 for a usage error. Needs no GPU and no
     network (unless --model names a Hugging Face repo).
@@ -216,7 +229,8 @@ def plan(
     Examples:
       toolkit plan llama3-70b_4
       toolkit plan llama3-70b_1 --max-model-len 32768 --json
-      toolkit plan qwen2-72b_4 --gpus 2 --gpu-memory 141GiB
+      toolkit plan qwen2-72b_4 --gpu-count 2 --gpu-memory 141GiB
+      toolkit plan llama3-70b_4 --host --gpus 4,5,6,7
       toolkit plan llama3-8b --model /srv/models/Meta-Llama-3-8B-Instruct
     """
     from toolkit import plan as planning
@@ -224,6 +238,9 @@ def plan(
     state = ctx.find_object(State)
     assert state is not None
     config = state.config(name)
+    if gpu_count is not None and gpu_ids is not None:
+        raise UsageError("give --gpu-count or --gpus, not both.")
+    gpus = len(gpu_ids) if gpu_ids is not None else gpu_count
     memory = planning.parse_size(gpu_memory) if gpu_memory else planning.DEFAULT_GPU_GIB
     if on_host:
         from toolkit.gpus import discover
@@ -234,8 +251,15 @@ def plan(
                 "no NVIDIA GPU was found on this host (neither NVML nor nvidia-smi "
                 "answered); plan with --gpu-memory instead."
             )
-        memory = min(g.free_gib for g in host)
-        gpus = len(host) if gpus is None else gpus
+        chosen = [g for g in host if gpu_ids is None or g.index in gpu_ids]
+        missing = sorted(set(gpu_ids or []) - {g.index for g in host})
+        if missing:
+            raise UsageError(
+                f"GPU id(s) {','.join(missing)} do not exist on this host (it has "
+                f"{','.join(g.index for g in host)}); pick others with --gpus."
+            )
+        memory = min(g.free_gib for g in chosen)
+        gpus = len(chosen) if gpus is None else gpus
     info = None
     if model_source:
         from toolkit import modelinfo

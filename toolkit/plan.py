@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from toolkit.backends import Backend
-from toolkit.catalog import Config, ModelInfo
+from toolkit.catalog import Config, ModelInfo, attention_heads
 from toolkit.errors import UsageError
 
 GIB = 2**30
@@ -51,6 +51,7 @@ class Plan:
     fits: bool
     per_gpu: PerGpu
     reasons: list[str] = field(default_factory=list)
+    advice: str = ""  # what can help when it does not fit
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,7 +63,20 @@ def parse_size(text: str) -> float:
     if not match:
         raise UsageError(f"--gpu-memory '{text}' is not a size; write it like 80GiB or 79.2.")
     value, unit = float(match.group(1)), match.group(2)
+    if value <= 0:
+        raise UsageError(f"--gpu-memory '{text}' is not above zero; give one GPU's memory.")
     return value * 1e9 / GIB if unit == "gb" else value
+
+
+def parallel_problem(info: ModelInfo, tp: int) -> str | None:
+    """Why vLLM would refuse this tensor-parallel size for the model's heads, or None."""
+    heads = attention_heads(info)
+    if tp > 1 and heads and heads % tp:
+        return f"{tp} GPUs do not divide the model's {heads} attention heads"
+    kv = info.kv_heads
+    if tp > 1 and kv and (kv % tp if tp <= kv else tp % kv):
+        return f"{tp} GPUs and the model's {kv} KV heads do not divide one another"
+    return None
 
 
 def weights_gib(info: ModelInfo) -> float:
@@ -133,13 +147,7 @@ def _vllm(
         )
     )
     budget = memory * utilization
-    weights = weights_gib(info) / tp
-    overhead = (
-        NON_TORCH_GIB
-        + (NON_TORCH_TP_EXTRA_GIB if tp > 1 else 0.0)
-        + activation_gib(info, tp)
-        + CUDA_GRAPHS_GIB
-    )
+    weights, overhead = _vllm_fixed(info, tp)
     kv_cache = budget - weights - overhead
     per_token = kv_bytes_per_token(info, tp)
     context = _requested_context(config, info, asked)
@@ -147,7 +155,14 @@ def _vllm(
     kv_tokens = max(0, int(kv_cache * GIB // per_token))
     longest = min(kv_tokens, info.max_position or kv_tokens)
     reasons = []
+    advice = ""
     if kv_cache <= 0:
+        need = _fewest_gpus(info, budget)
+        advice = (
+            f"Serve it on at least {need} such GPUs (--gpu-count {need}), or a quantized variant."
+            if need
+            else "Serve a quantized variant: no tensor-parallel size of such GPUs holds it."
+        )
         reasons.append(
             f"the weights ({weights:.1f} GiB) and overheads ({overhead:.1f} GiB) "
             f"exceed the {budget:.1f} GiB vLLM may use per GPU "
@@ -158,10 +173,17 @@ def _vllm(
             f"the KV cache left ({kv_cache:.1f} GiB per GPU) holds {kv_tokens} "
             f"tokens, fewer than the {context} asked"
         )
+        advice = f"Lower --max-model-len to {longest} or less, or add GPUs."
     if info.max_position and context > info.max_position:
         reasons.append(f"the model takes at most {info.max_position} tokens, not {context}")
+        advice = f"Ask for at most {info.max_position} tokens (--max-model-len)."
+    problem = parallel_problem(info, tp)
+    if problem:
+        reasons.append(f"vLLM refuses it: {problem}")
+        advice = f"Use a GPU count that does: {', '.join(map(str, _counts(info)))}."
     if gpus < backend.min_gpus:
         reasons = [f"a {backend.name} config needs at least {backend.min_gpus} GPU(s)"]
+        advice = f"Plan it with --gpu-count {backend.min_gpus} or more."
     per_gpu = PerGpu(
         _r(weights),
         _r(max(kv_cache, 0.0)),
@@ -180,7 +202,33 @@ def _vllm(
         not reasons,
         per_gpu,
         reasons,
+        advice,
     )
+
+
+def _vllm_fixed(info: ModelInfo, tp: int) -> tuple[float, float]:
+    """Per GPU: the weights' share, and everything else that is not KV cache."""
+    overhead = (
+        NON_TORCH_GIB
+        + (NON_TORCH_TP_EXTRA_GIB if tp > 1 else 0.0)
+        + activation_gib(info, tp)
+        + CUDA_GRAPHS_GIB
+    )
+    return weights_gib(info) / tp, overhead
+
+
+def _counts(info: ModelInfo, most: int = 8) -> list[int]:
+    """The GPU counts up to `most` that vLLM accepts for this model's heads."""
+    return [n for n in range(1, most + 1) if parallel_problem(info, n) is None]
+
+
+def _fewest_gpus(info: ModelInfo, budget: float) -> int | None:
+    """The fewest GPUs (of one host) whose budget holds the weights and overheads, if any."""
+    for n in _counts(info):
+        weights, overhead = _vllm_fixed(info, n)
+        if weights + overhead < budget:
+            return n
+    return None
 
 
 def _weights(
@@ -196,8 +244,10 @@ def _weights(
     weights = weights_gib(info) / share
     total = weights + kv / share + overhead
     reasons = []
+    advice = ""
     if gpus and total > memory:  # with no GPU it runs on the CPU: no GPU memory to exceed
         reasons.append(f"it needs {total:.1f} GiB per GPU and a GPU has {memory:.1f} GiB")
+        advice = "Use GPUs with more memory, or a smaller or quantized variant."
     per_gpu = PerGpu(_r(weights), _r(kv / share), _r(overhead), _r(total), _r(kv / share))
     return Plan(
         config.name,
@@ -210,6 +260,7 @@ def _weights(
         not reasons,
         per_gpu,
         reasons,
+        advice,
     )
 
 
@@ -220,7 +271,16 @@ def _r(value: float) -> float:
 def describe(result: Plan) -> str:
     """A table per GPU and the verdict, for humans."""
     p = result.per_gpu
-    where = f"{result.gpus} GPU(s) of {result.gpu_memory_gib} GiB" if result.gpus else "CPU only"
+    if not result.gpus:
+        return "\n".join(
+            [
+                f"{result.config} ({result.backend}) on the CPU: no GPU needed",
+                f"  host memory: weights {p.weights_gib:.2f} GiB, overhead {p.overhead_gib:.2f} "
+                "GiB" + (f", KV cache {p.kv_cache_gib:.2f} GiB" if p.kv_cache_gib else ""),
+                "FITS" if result.fits else "DOES NOT FIT: " + "; ".join(result.reasons) + ".",
+            ]
+        )
+    where = f"{result.gpus} GPU(s) of {result.gpu_memory_gib} GiB"
     lines = [
         f"{result.config} ({result.backend}) on {where}, utilization {result.utilization:.2f}",
         f"  {'per GPU':<22}{'GiB':>8}",
@@ -228,15 +288,14 @@ def describe(result: Plan) -> str:
         f"  {'overhead':<22}{p.overhead_gib:>8.2f}",
         f"  {'KV cache':<22}{p.kv_cache_gib:>8.2f}",
         f"  {'total':<22}{p.total_gib:>8.2f}",
-        f"  KV for {result.context_tokens} tokens: {p.kv_needed_gib:.2f} GiB; "
-        f"longest context that fits: {result.max_context_tokens} tokens",
     ]
+    if result.context_tokens:
+        lines.append(
+            f"  KV for {result.context_tokens} tokens: {p.kv_needed_gib:.2f} GiB; "
+            f"longest context that fits: {result.max_context_tokens} tokens"
+        )
     if result.fits:
         lines.append("FITS")
     else:
-        lines.append(
-            "DOES NOT FIT: "
-            + "; ".join(result.reasons)
-            + ". Lower --max-model-len, add GPUs, or serve a quantized variant."
-        )
+        lines.append("DOES NOT FIT: " + "; ".join(result.reasons) + ". " + result.advice)
     return "\n".join(lines)
