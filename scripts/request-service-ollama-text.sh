@@ -3,7 +3,7 @@
 #   HOST (default 127.0.0.1) and PORT (default 1042) choose the server.
 set -euo pipefail
 if [ $# -ne 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-  echo "usage: [HOST=127.0.0.1] [PORT=1042] $0 MODEL   e.g. $0 MiniCPM-Llama3-V2.5"
+  echo "usage: [HOST=127.0.0.1] [PORT=1042] $0 MODEL   e.g. $0 MiniCPM-V-2.6"
   [ $# -eq 1 ] && exit 0 || exit 2
 fi
 model=$(printf '%s' "$1" | python3 -c 'import json, sys; print(json.dumps(sys.stdin.read()))')

@@ -146,6 +146,7 @@ class ScriptedServer:
 
     def __init__(self, answers: dict[tuple[str, ...], Answer]) -> None:
         self.answers = answers
+        self.requests: list[tuple[str, str, bytes]] = []  # (method, path, body), in order
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -161,6 +162,7 @@ class ScriptedServer:
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         answers = self.answers
+        requests = self.requests
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -171,6 +173,7 @@ class ScriptedServer:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                requests.append((self.command, self.path, body))
                 key: tuple[str, ...] = (self.command, self.path)
                 with contextlib.suppress(ValueError, AttributeError):
                     if json.loads(body or b"{}").get("stream") is False:

@@ -161,8 +161,9 @@ def local_model_default(config: Config) -> str:
 def healthcheck(catalog: Catalog, config: Config) -> list[str]:
     port = catalog.backend(config).container_port
     if config.backend == BackendName.OLLAMA:
-        # The Ollama image has no curl (ollama#9781): ask the CLI whether the model exists.
-        return ["CMD", "ollama", "show", config.model]
+        # Ready means the model loads and answers one token; the image has no curl nor python
+        # (ollama#9781), so images/ollama/healthcheck.sh speaks HTTP over bash's /dev/tcp.
+        return ["CMD", "/opt/toolkit/healthcheck.sh", str(port), config.model]
     path = "/v1/models" if config.backend == BackendName.TRANSFORMERS else "/health"
     probe = (
         f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=5)"
