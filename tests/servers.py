@@ -58,7 +58,7 @@ def load_module(name: str, path: Path) -> ModuleType:
 
 @contextlib.contextmanager
 def diffusers_server(
-    model_dir: Path, served_name: str = "Tiny-Diffusion", api_key: str = ""
+    model_dir: Path, served_name: str = "Tiny-Diffusion", api_key: str = "", url_seconds: int = 300
 ) -> Iterator[str]:
     import uvicorn
 
@@ -71,6 +71,7 @@ def diffusers_server(
         steps=2,
         guidance=1.0,
         api_key=api_key,
+        url_seconds=url_seconds,
     )
     port = free_port()
     config = uvicorn.Config(
