@@ -12,7 +12,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from toolkit.catalog import BackendName, Config, ModelInfo
+from toolkit.backends import Backend
+from toolkit.catalog import Config, ModelInfo
 from toolkit.errors import UsageError
 
 GIB = 2**30
@@ -30,9 +31,6 @@ CUDA_GRAPHS_GIB = 2.0  # field notes: 1-3 GiB; counted inside the budget to stay
 BATCHED_TOKENS = 8192
 MAX_SEQS = 1024  # the sampler's profile run keeps one step's logits per sequence in fp32
 DEFAULT_UTILIZATION = 0.9
-OLLAMA_CONTEXT = 4096  # Ollama's default num_ctx
-OLLAMA_OVERHEAD_GIB = 1.0
-DIFFUSERS_ACTIVATION_GIB = 3.0  # VAE decode and attention at 1024x1024 in bf16
 
 
 @dataclass
@@ -96,6 +94,7 @@ def activation_gib(info: ModelInfo, tp: int) -> float:
 
 def plan(
     config: Config,
+    backend: Backend,
     gpus: int | None = None,
     gpu_memory_gib: float = DEFAULT_GPU_GIB,
     max_model_len: int | None = None,
@@ -112,9 +111,9 @@ def plan(
             "file or pass --model."
         )
     gpus = config.gpus if gpus is None else gpus
-    if config.backend == BackendName.VLLM:
-        return _vllm(config, facts, gpus, gpu_memory_gib, max_model_len)
-    return _simple(config, facts, gpus, gpu_memory_gib, max_model_len)
+    if backend.memory == "vllm":
+        return _vllm(config, backend, facts, gpus, gpu_memory_gib, max_model_len)
+    return _weights(config, backend, facts, gpus, gpu_memory_gib, max_model_len)
 
 
 def _requested_context(config: Config, info: ModelInfo, asked: int | None) -> int:
@@ -126,7 +125,9 @@ def _requested_context(config: Config, info: ModelInfo, asked: int | None) -> in
     return info.max_position or 0
 
 
-def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int | None) -> Plan:
+def _vllm(
+    config: Config, backend: Backend, info: ModelInfo, gpus: int, memory: float, asked: int | None
+) -> Plan:
     tp = max(1, gpus)
     utilization = float(
         config.engine_args.get(
@@ -162,8 +163,8 @@ def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int 
         )
     if info.max_position and context > info.max_position:
         reasons.append(f"the model takes at most {info.max_position} tokens, not {context}")
-    if gpus < 1:
-        reasons = ["a vLLM config needs at least one GPU"]
+    if gpus < backend.min_gpus:
+        reasons = [f"a {backend.name} config needs at least {backend.min_gpus} GPU(s)"]
     per_gpu = PerGpu(
         _r(weights),
         _r(max(kv_cache, 0.0)),
@@ -173,7 +174,7 @@ def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int 
     )
     return Plan(
         config.name,
-        config.backend.value,
+        config.backend,
         gpus,
         _r(memory),
         utilization,
@@ -185,19 +186,15 @@ def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int 
     )
 
 
-def _simple(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int | None) -> Plan:
-    """Ollama: GGUF weights + KV for its context; diffusers: pipeline + activations."""
-    context = 0
+def _weights(
+    config: Config, backend: Backend, info: ModelInfo, gpus: int, memory: float, asked: int | None
+) -> Plan:
+    """Weights, the KV cache of the backend's context (Ollama's num_ctx) and a fixed overhead."""
+    context = (asked or backend.kv_context) if backend.kv_context else 0
     kv = 0.0
-    if config.backend == BackendName.OLLAMA:
-        context = asked or OLLAMA_CONTEXT
-        if info.layers and info.kv_heads and info.head_dim:
-            kv = context * kv_bytes_per_token(info, 1) / GIB
-        overhead = OLLAMA_OVERHEAD_GIB
-    elif config.backend == BackendName.DIFFUSERS:
-        overhead = DIFFUSERS_ACTIVATION_GIB
-    else:
-        overhead = 1.0
+    if context and info.layers and info.kv_heads and info.head_dim:
+        kv = context * kv_bytes_per_token(info, 1) / GIB
+    overhead = backend.overhead_gib
     share = max(1, gpus)
     weights = weights_gib(info) / share
     total = weights + kv / share + overhead
@@ -207,7 +204,7 @@ def _simple(config: Config, info: ModelInfo, gpus: int, memory: float, asked: in
     per_gpu = PerGpu(_r(weights), _r(kv / share), _r(overhead), _r(total), _r(kv / share))
     return Plan(
         config.name,
-        config.backend.value,
+        config.backend,
         gpus,
         _r(memory),
         1.0,
