@@ -60,11 +60,12 @@ def builtin_text(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny-llama and tiny-diffusion, made once per session by the demo's own script."""
+    """tiny-llama, tiny-diffusion and tiny-flux, made once per session by the demo's own script."""
     from tests.servers import load_module
 
     maker = load_module("make_tiny_models", REPO_ROOT / "scripts" / "make_tiny_models.py")
     root = tmp_path_factory.mktemp("models")
     maker.tiny_llama(root / "Tiny-Llama")
     maker.tiny_diffusion(root / "tiny-diffusion")
+    maker.tiny_flux(root / "tiny-flux")
     return root

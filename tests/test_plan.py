@@ -58,7 +58,7 @@ def test_bf16_llama3_70b_on_one_gpu_does_not_fit_and_says_why(run: Run, user_cat
     assert verdict["gpus"] == 1 and verdict["gpu_memory_gib"] == 79.22
     assert verdict["max_context_tokens"] == 0
     assert verdict["reasons"] == [
-        "the weights (131.5 GiB) and overheads (6.1 GiB) exceed the 71.3 GiB vLLM may use per "
+        "the weights (131.5 GiB) and overheads (6.5 GiB) exceed the 71.3 GiB vLLM may use per "
         "GPU (0.90 of 79.2 GiB)"
     ]
 

@@ -25,8 +25,11 @@ BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int4": 0.52, "q4": 0.61}
 NON_TORCH_GIB = 1.79  # vLLM PR 10511, one GPU; NCCL buffers add more with tensor parallelism
 NON_TORCH_TP_EXTRA_GIB = 0.6
 CUDA_GRAPHS_GIB = 2.0  # field notes: 1-3 GiB; counted inside the budget to stay on the safe side
-BATCHED_TOKENS = 8192  # vLLM's default max_num_batched_tokens for the OpenAI server on such GPUs
-MAX_SEQS = 256  # vLLM's default max_num_seqs: logits of one step are kept in fp32
+# vLLM's defaults for the OpenAI server on a GPU of >= 70 GiB that is not an A100 (H100, H200):
+# 8192 batched tokens and 1024 sequences (EngineArgs.get_batch_defaults, vllm/engine/arg_utils.py).
+# Smaller cards and A100s get 2048 and 256, so these err towards "does not fit" there.
+BATCHED_TOKENS = 8192
+MAX_SEQS = 1024  # the sampler's profile run keeps one step's logits per sequence in fp32
 DEFAULT_UTILIZATION = 0.9
 
 

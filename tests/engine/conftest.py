@@ -107,7 +107,7 @@ def with_local_model(source: Path, name: str, model_dir: Path, catalog: Path) ->
 def demo_catalog(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Path:
     """The demo configs, pointed at this session's tiny models."""
     catalog = tmp_path_factory.mktemp("catalog")
-    for name, model in (("demo-image", "tiny-diffusion"), ("demo-text", "Tiny-Llama")):
+    for name, model in (("demo-image", "tiny-flux"), ("demo-text", "Tiny-Llama")):
         with_local_model(REPO_ROOT / "configs", name, tiny_models / model, catalog)
     return catalog
 
