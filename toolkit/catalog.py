@@ -54,6 +54,10 @@ PROTOCOLS: dict[BackendName, Protocol] = {
 }
 
 
+# Backends that can run one model over several hosts (vLLM's Ray executor).
+MULTI_NODE_BACKENDS = frozenset({BackendName.VLLM})
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -119,7 +123,8 @@ class Config(Strict):
     model: str
     protocol: Protocol
     backend: BackendName
-    gpus: Annotated[int, Field(ge=0, le=8)]
+    gpus: Annotated[int, Field(ge=0, le=8)]  # per node
+    nodes: Annotated[int, Field(ge=1, le=64)] = 1  # hosts the model spans (vLLM on Ray)
     source: Source
     info: ModelInfo | None = None
     gated: bool = False
@@ -141,12 +146,14 @@ class Config(Strict):
                 f"backend '{self.backend}' cannot serve '{self.protocol}'; allowed: {allowed}",
             )
         tp = self.engine_args.get("tensor-parallel-size")
-        if tp is not None and tp != self.gpus:
+        if self.nodes > 1 or "pipeline-parallel-size" in self.engine_args:
+            self._check_parallelism()
+        elif tp is not None and tp != self.gpus:
             raise _FieldError(
                 "engine_args.tensor-parallel-size",
                 f"{tp} disagrees with gpus: {self.gpus}; set it to the GPU count",
             )
-        if self.backend == BackendName.VLLM and self.gpus > 1 and tp is None:
+        if self.backend == BackendName.VLLM and self.gpus > 1 and tp is None and self.nodes == 1:
             raise _FieldError(
                 "engine_args.tensor-parallel-size",
                 f"missing for a {self.gpus}-GPU vLLM config; set it to {self.gpus}",
@@ -160,6 +167,31 @@ class Config(Strict):
         if self.backend == BackendName.TRANSFORMERS and not self.source.local:
             raise _FieldError("source", "the transformers backend serves a local directory only")
         return self
+
+    def _check_parallelism(self) -> None:
+        """Across nodes (or with pipeline stages), TP x PP must use every GPU of every node."""
+        if self.nodes > 1 and self.backend not in MULTI_NODE_BACKENDS:
+            raise _FieldError("nodes", f"only vllm spans hosts, not {self.backend}; set nodes: 1")
+        sizes = []
+        for flag in ("tensor-parallel-size", "pipeline-parallel-size"):
+            value = self.engine_args.get(flag, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise _FieldError(f"engine_args.{flag}", f"{value!r} is not a positive integer")
+            sizes.append(value)
+        tp, pp = sizes
+        per_node = max(1, self.gpus)  # on CPU each node runs one worker
+        if tp * pp != per_node * self.nodes:
+            raise _FieldError(
+                "engine_args.pipeline-parallel-size",
+                f"tensor-parallel-size {tp} x pipeline-parallel-size {pp} = {tp * pp} disagrees "
+                f"with gpus {self.gpus} x nodes {self.nodes} = {per_node * self.nodes}; "
+                "make the product the total GPU count (TP per node, PP across nodes)",
+            )
+
+    @property
+    def total_gpus(self) -> int:
+        """GPUs over all nodes: `gpus` is the count on each node."""
+        return self.gpus * self.nodes
 
     @property
     def project(self) -> str:

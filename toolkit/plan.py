@@ -8,6 +8,7 @@ below names its source; the estimator errs on the side of "does not fit".
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -53,6 +54,7 @@ class Plan:
     fits: bool
     per_gpu: PerGpu
     reasons: list[str] = field(default_factory=list)
+    nodes: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,7 +126,12 @@ def _requested_context(config: Config, info: ModelInfo, asked: int | None) -> in
 
 
 def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int | None) -> Plan:
-    tp = max(1, gpus)
+    # `gpus` is per node. Pipeline stages split the layers (and their KV cache) across nodes;
+    # tensor parallelism splits each stage over the GPUs left to it.
+    stages = config.engine_args.get("pipeline-parallel-size", 1)
+    pp = stages if isinstance(stages, int) and stages > 0 else 1
+    tp = max(1, gpus * config.nodes // pp)
+    stage_share = math.ceil(info.layers / pp) / info.layers if info.layers else 1 / pp
     utilization = float(
         config.engine_args.get(
             "gpu-memory-utilization",  # type: ignore[arg-type]
@@ -132,7 +139,7 @@ def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int 
         )
     )
     budget = memory * utilization
-    weights = weights_gib(info) / tp
+    weights = weights_gib(info) * stage_share / tp
     overhead = (
         NON_TORCH_GIB
         + (NON_TORCH_TP_EXTRA_GIB if tp > 1 else 0.0)
@@ -140,7 +147,7 @@ def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int 
         + CUDA_GRAPHS_GIB
     )
     kv_cache = budget - weights - overhead
-    per_token = kv_bytes_per_token(info, tp)
+    per_token = kv_bytes_per_token(info, tp) * stage_share
     context = _requested_context(config, info, asked)
     kv_needed = context * per_token / GIB
     kv_tokens = max(0, int(kv_cache * GIB // per_token))
@@ -179,6 +186,7 @@ def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int 
         not reasons,
         per_gpu,
         reasons,
+        config.nodes,
     )
 
 
@@ -224,6 +232,8 @@ def describe(result: Plan) -> str:
     """A table per GPU and the verdict, for humans."""
     p = result.per_gpu
     where = f"{result.gpus} GPU(s) of {result.gpu_memory_gib} GiB" if result.gpus else "CPU only"
+    if result.nodes > 1:
+        where = f"{result.nodes} nodes x {where}"
     lines = [
         f"{result.config} ({result.backend}) on {where}, utilization {result.utilization:.2f}",
         f"  {'per GPU':<22}{'GiB':>8}",
