@@ -141,20 +141,58 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
     is_flag=True,
     help="Write nothing; exit 1 and name the files that differ from the catalog.",
 )
+@click.option(
+    "--target",
+    type=click.Choice(["compose", "kubernetes"]),
+    default="compose",
+    show_default=True,
+    help="compose: the repository's compose files and Dockerfiles; kubernetes: kustomize "
+    "directories under --output.",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Folder (kubernetes).")
+@click.option("--registry", metavar="HOST", help="Registry the images were pushed to (kubernetes).")
+@click.option(
+    "--namespace",
+    default="toolkit",
+    show_default=True,
+    help="Image namespace in the registry, as for `push` (not a Kubernetes namespace).",
+)
+@click.option("--tag", help="Image tag (default: the backend version, as `push` tags it).")
+@click.option("--ingress-host", metavar="HOST", help="Also render an Ingress for this host.")
 @click.pass_context
-def render(ctx: click.Context, names: tuple[str, ...], check: bool) -> None:
-    """Regenerate compose files and Dockerfiles from the catalog.
+def render(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    check: bool,
+    target: str,
+    output: Path | None,
+    registry: str | None,
+    namespace: str,
+    tag: str | None,
+    ingress_host: str | None,
+) -> None:
+    """Regenerate compose files and Dockerfiles, or Kubernetes manifests, from the catalog.
 
     \b
     Examples:
       toolkit render
       toolkit render llama3-70b_4
       toolkit render --check
+      toolkit render --target kubernetes -o k8s --registry ghcr.io --namespace my-org
+      toolkit render --target kubernetes -o k8s --registry ghcr.io llama3.1-405b_16
     """
     from toolkit import render as rendering
 
     catalog = _catalog(ctx)
     selected = [catalog[n].name for n in names] or None
+    if target == "kubernetes" or output or registry or ingress_host:
+        from toolkit import kubernetes
+
+        files = kubernetes.write(
+            catalog, selected, target, output, check, registry, namespace, tag, ingress_host
+        )
+        click.echo(f"rendered {len(files)} files for {len(selected or catalog)} configs")
+        return
     if check:
         differ = rendering.check(catalog, selected)
         if differ:

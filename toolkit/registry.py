@@ -57,6 +57,11 @@ def tags(
     return list(dict.fromkeys(result))
 
 
+def repository(registry: str, namespace: str, config: Config) -> str:
+    """Where a config's image lives in a registry: REGISTRY/NAMESPACE/<config>."""
+    return f"{registry.rstrip('/')}/{namespace}/{config.name}"
+
+
 def push(
     catalog: Catalog,
     config: Config,
@@ -71,15 +76,15 @@ def push(
     image = built_image(engine, catalog, config)
     pushed = []
     for registry in registries:
-        repository = f"{registry.rstrip('/')}/{namespace}/{config.name}"
+        target = repository(registry, namespace, config)
         for tag in tag_list:
-            image.tag(repository, tag)
+            image.tag(target, tag)
             try:
-                digest = _push_with_retries(engine, repository, tag, registry, auth, progress)
+                digest = _push_with_retries(engine, target, tag, registry, auth, progress)
             except EngineError:
-                engine.images.remove(f"{repository}:{tag}", noprune=True)  # the tag only
+                engine.images.remove(f"{target}:{tag}", noprune=True)  # the tag only
                 raise
-            pushed.append(Pushed(f"{repository}:{tag}", digest))
+            pushed.append(Pushed(f"{target}:{tag}", digest))
     return pushed
 
 
