@@ -122,7 +122,8 @@ def test_vllm_command_serves_the_table_name(name: str, catalog: Catalog) -> None
     config = catalog[name]
     command = _service(catalog, config)["command"]
     if config.nodes > 1:  # the head's script ends by exec'ing `vllm serve`
-        command = shlex.split(command[0].rstrip().splitlines()[-1])
+        words = shlex.split(command[0])
+        command = words[words.index("exec") :]
     assert command[command.index("--served-model-name") + 1] == config.model
 
 

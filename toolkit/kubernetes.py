@@ -153,7 +153,7 @@ def _context(
             "api_key_secret": API_KEY_SECRET,
             "secrets_dir": SECRETS_DIR,
             "ingress_host": ingress_host,
-                "worker_command": multinode.worker_command("$(LWS_LEADER_ADDRESS)"),
+            "worker_command": multinode.worker_command("$(LWS_LEADER_ADDRESS)"),
             "ray_port": multinode.RAY_PORT,
         }
     )
