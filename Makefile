@@ -43,7 +43,7 @@ lint: setup ## ruff, mypy, shellcheck and the render check
 	$(BIN)/shellcheck -x scripts/*.sh images/ollama/entrypoint.sh benchmarks/*.sh .ci/run
 	$(TOOLKIT) render --check
 
-test-tools: ## install the Debian packages the engine tests use (docker-registry)
+test-tools: ## install the Debian packages the tests use (docker-registry, kubectl)
 	scripts/ensure-test-tools.sh
 
 test: setup engine base-image vllm-parser test-tools ## every test, the engine tests included
