@@ -61,8 +61,8 @@ render-check: setup ## fail when a generated file differs from the catalog
 demo: setup base-image ## the main job: the offline CPU demo (build, start, request, stop)
 	scripts/demo.sh
 
-bench: setup ## time `toolkit list` against `docker compose version`
-	benchmarks/list-vs-compose.sh
+bench: setup engine ## time the read-only commands against the Docker tools beside them
+	benchmarks/read-commands.sh
 
 build/%: setup ## build one config's image: make build/llama3-70b_4
 	$(TOOLKIT) build $*

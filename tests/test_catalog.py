@@ -70,7 +70,7 @@ def test_show_resolves_defaults(run: Run) -> None:
 
 def test_near_miss_suggests_the_closest_name(run: Run) -> None:
     result = run("show", "llama3-70b-4")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith(
         "error: unknown config 'llama3-70b-4'; did you mean llama3-70b_4"
     )
@@ -132,7 +132,7 @@ def test_bad_config_is_refused_naming_file_and_field(run: Run, user_catalog, cas
     text, message = BAD[case]
     directory = user_catalog("bad.yaml", text)
     result = run("--catalog", str(directory), "list")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stdout == ""
     assert message in result.stderr
     assert result.stderr.count("\n") == 1, "one sentence, one line"
@@ -142,15 +142,24 @@ def test_duplicate_config_name_is_refused(run: Run, user_catalog) -> None:
     user_catalog("twin.yml", builtin_text("llama3-8b"))
     directory = user_catalog("twin.yaml", builtin_text("llama3-8b"))
     result = run("--catalog", str(directory), "list")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "twin.yml: duplicate config name 'twin'" in result.stderr
     assert "keep one of the two files." in result.stderr
 
 
 def test_missing_user_catalog_is_refused(run: Run, tmp_path) -> None:
     result = run("--catalog", str(tmp_path / "nope"), "list")
-    assert result.exit_code == 1
-    assert "does not exist; create it or fix --catalog / TOOLKIT_CATALOG." in result.stderr
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: catalog directory {tmp_path / 'nope'} does not exist; point --catalog / "
+        "TOOLKIT_CATALOG at a directory of config files.\n",
+    )
+    (tmp_path / "file.yaml").write_text("")
+    result = run("--catalog", str(tmp_path / "file.yaml"), "list")
+    assert result.stderr == (
+        f"error: catalog directory {tmp_path / 'file.yaml'} is a file, not a directory; point "
+        "--catalog / TOOLKIT_CATALOG at a directory of config files.\n"
+    )
 
 
 def test_user_catalog_overlays_and_adds(run: Run, user_catalog) -> None:

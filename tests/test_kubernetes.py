@@ -24,7 +24,8 @@ import yaml
 
 from tests.conftest import Run, builtin_text
 from toolkit import kubernetes, render
-from toolkit.catalog import REPO_ROOT, Catalog
+from toolkit.catalog import Catalog
+from toolkit.paths import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 GOLDEN = FIXTURES / "kubernetes"
@@ -127,7 +128,7 @@ def _kubectl() -> str:
 
 def test_kubectl_kustomize_builds_every_config_directory(catalog: Catalog, tmp_path: Path) -> None:
     kubectl = _kubectl()
-    written = kubernetes.write(catalog, None, "kubernetes", tmp_path, False, "registry.example")
+    written = kubernetes.write(catalog, None, tmp_path, False, "registry.example")
     directories = sorted({p.parent for p in written} - {tmp_path})
     assert len(directories) == len(catalog)
     for directory in directories:
@@ -151,7 +152,7 @@ def test_kubectl_kustomize_builds_the_whole_catalog(catalog: Catalog, tmp_path: 
             f"kubectl 1.{minor} (Debian 12's kubernetes-client) bundles kustomize v2.0.3, which "
             "takes no directories as resources; the per-config directories are built above"
         )
-    kubernetes.write(catalog, None, "kubernetes", tmp_path, False, "registry.example")
+    kubernetes.write(catalog, None, tmp_path, False, "registry.example")
     everything = subprocess.run(
         [kubectl, "kustomize", str(tmp_path)], capture_output=True, text=True, check=True
     )
@@ -166,10 +167,11 @@ def test_pods_are_hardened_and_hold_what_the_config_asks(catalog: Catalog, name:
     docs = _manifests(kubernetes.outputs(catalog, [name], IMAGES))
     pods = [pod for doc in docs for pod in _pods(doc)]
     assert len(pods) == (2 if config.nodes > 1 else 1)
-    non_root = config.backend in kubernetes.NON_ROOT
+    uid = catalog.backend(config).run_as_uid
     for pod in pods:
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-        assert pod["securityContext"].get("runAsNonRoot", False) is non_root
+        assert pod["securityContext"].get("runAsNonRoot", False) is (uid is not None)
+        assert pod["securityContext"].get("runAsUser") == uid
         assert pod["automountServiceAccountToken"] is False
         (container,) = pod["containers"]
         assert container["image"] == f"registry.example/my-org/{name}:" + (
@@ -289,8 +291,8 @@ ERRORS = {
         "--check compares the repository's files; drop it with --target kubernetes.",
     ),
     "kubernetes options without the target": (
-        ["render", "-o", "{out}"],
-        "--output, --registry and --ingress-host go with --target kubernetes.",
+        ["render", "-o", "{out}", "--registry", "r.example"],
+        "--registry, --namespace, --tag and --ingress-host go with --target kubernetes.",
     ),
 }
 
@@ -311,7 +313,7 @@ def test_cli_writes_one_directory_per_config_and_keeps_foreign_files(
     args = ["render", "--target", "kubernetes", "-o", str(out), "--registry", "r.example"]
     result = run(*args, "llama3-8b", "flux.1-dev")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "rendered 9 files for 2 configs\n"
+    assert result.stdout == f"rendered 9 files for 2 configs in {out}\n"
     top = yaml.safe_load((out / "kustomization.yaml").read_text())
     assert top["resources"] == ["toolkit-flux-1-dev", "toolkit-llama3-8b"]
     (out / "toolkit-llama3-8b" / "notes.txt").write_text("mine")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import Run, builtin_text
 from toolkit import plan
-from toolkit.catalog import Catalog
+from toolkit.catalog import Catalog, CatalogError, _load_backends
+from toolkit.paths import BACKENDS_FILE, REPO_ROOT
 
 SIXTEEN = builtin_text("llama3.1-405b_16")
 
@@ -31,7 +34,7 @@ BAD = {
     ),
     "a backend that cannot span hosts": (
         builtin_text("flux.1-dev") + "nodes: 2\n",
-        "bad.yaml: field 'nodes': only vllm spans hosts, not diffusers; set nodes: 1.",
+        "bad.yaml: field 'nodes': the diffusers backend cannot span hosts; set nodes: 1.",
     ),
     "no nodes": (
         SIXTEEN.replace("nodes: 2", "nodes: 0"),
@@ -46,9 +49,24 @@ def test_parallelism_that_does_not_use_every_gpu_is_refused(
 ) -> None:
     text, message = BAD[case]
     result = run("--catalog", str(user_catalog("bad.yaml", text)), "list")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and result.stderr.endswith(f"/{message}\n")
     assert result.stderr.count("\n") == 1, "one sentence, one line"
+
+
+def test_a_multi_node_backend_must_say_how_it_splits_and_serves(tmp_path: Path) -> None:
+    """The descriptor, not the backend's name, decides who spans hosts; it must be complete."""
+    data = yaml.safe_load((REPO_ROOT / "configs" / BACKENDS_FILE).read_text(encoding="utf-8"))
+    assert [name for name, entry in data.items() if entry.get("multi_node")] == ["vllm"]
+    del data["vllm"]["pipeline_flag"], data["vllm"]["entrypoint"]
+    path = tmp_path / BACKENDS_FILE
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(CatalogError) as raised:
+        _load_backends(path)
+    assert str(raised.value) == (
+        f"{path}: field 'vllm.multi_node': a multi-node backend must also set pipeline_flag "
+        "and entrypoint."
+    )
 
 
 def test_gpus_count_one_node_and_nodes_multiply_them(catalog: Catalog) -> None:
@@ -75,8 +93,9 @@ def test_pipeline_stages_divide_weights_and_kv_and_one_host_is_not_enough(
     catalog: Catalog,
 ) -> None:
     config = catalog["llama3.1-405b_16"]
-    two_hosts = plan.plan(config)
-    one_host = plan.plan(config.model_copy(update={"nodes": 1}))
+    backend = catalog.backend(config)
+    two_hosts = plan.plan(config, backend)
+    one_host = plan.plan(config.model_copy(update={"nodes": 1}), backend)
     assert two_hosts.per_gpu.weights_gib == pytest.approx(
         one_host.per_gpu.weights_gib / 2, rel=0.01
     )

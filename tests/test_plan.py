@@ -12,11 +12,12 @@ from toolkit.catalog import Catalog
 from toolkit.gpus import Gpu, parse_nvidia_smi
 
 CATALOG = Catalog.load()
+LLAMA3_8B = CATALOG["llama3-8b"]
 
 
 @pytest.mark.parametrize("name", list(CATALOG))
 def test_every_config_fits_its_declared_gpus_on_80gb_cards(name: str) -> None:
-    result = plan.plan(CATALOG[name])
+    result = plan.plan(CATALOG[name], CATALOG.backend(CATALOG[name]))
     assert result.fits, result.reasons
     assert result.gpus == CATALOG[name].gpus
     if CATALOG[name].backend == "vllm":
@@ -26,7 +27,7 @@ def test_every_config_fits_its_declared_gpus_on_80gb_cards(name: str) -> None:
 
 def test_weights_and_kv_match_vllms_profile_of_llama3_8b() -> None:
     """vLLM PR 10511, 79.22 GiB available: weights 14.96 GiB, KV cache 53.29 GiB."""
-    result = plan.plan(CATALOG["llama3-8b"], gpu_memory_gib=79.22)
+    result = plan.plan(LLAMA3_8B, CATALOG.backend(LLAMA3_8B), gpu_memory_gib=79.22)
     assert result.per_gpu.weights_gib == pytest.approx(14.96, rel=0.03)
     assert result.per_gpu.kv_cache_gib == pytest.approx(53.29, rel=0.10)
     assert result.per_gpu.kv_cache_gib < 53.29, "errs towards 'does not fit'"
@@ -34,7 +35,7 @@ def test_weights_and_kv_match_vllms_profile_of_llama3_8b() -> None:
 
 def test_weights_match_vllms_load_of_llama31_405b_fp8_at_tp8() -> None:
     """vLLM issue 6746: 'Loading model weights took 57.7520 GB' per GPU (GiB, in vLLM's logs)."""
-    result = plan.plan(CATALOG["llama3.1-405b_8"])
+    result = plan.plan(CATALOG["llama3.1-405b_8"], CATALOG.backend(CATALOG["llama3.1-405b_8"]))
     assert result.per_gpu.weights_gib == pytest.approx(57.75, rel=0.03)
 
 
@@ -85,16 +86,16 @@ def test_start_refuses_what_the_free_memory_cannot_hold() -> None:
     would report them; the engine part of start is proved in tests/engine)."""
     busy = [Gpu("0", "NVIDIA H100 80GB HBM3", 79.6, 30.0)]
     with pytest.raises(engine.EngineError) as refused:
-        engine.check_fit(CATALOG["llama3-70b_1"], ["0"], busy, force=False)
+        engine.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["0"], busy, force=False)
     assert str(refused.value).startswith(
         "llama3-70b_1 does not fit GPU(s) 0 with 30.0 GiB free each: the weights (37.1 GiB)"
     )
     assert str(refused.value).endswith("(toolkit plan shows the numbers), or pass --force.")
-    engine.check_fit(CATALOG["llama3-70b_1"], ["0"], busy, force=True)
+    engine.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["0"], busy, force=True)
     with pytest.raises(engine.EngineError, match=r"GPU id\(s\) 3 do not exist on this host"):
-        engine.check_fit(CATALOG["llama3-70b_1"], ["3"], busy, force=False)
+        engine.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["3"], busy, force=False)
     with pytest.raises(engine.EngineError, match="no NVIDIA GPU was found on this host"):
-        engine.check_fit(CATALOG["llama3-70b_1"], ["0"], [], force=False)
+        engine.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["0"], [], force=False)
 
 
 def test_nvidia_smi_rows_parse() -> None:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit import multinode, render
-from toolkit.catalog import BackendName, Catalog, Config, Protocol
+from toolkit import multinode, names, render
+from toolkit.catalog import Catalog, Config, Protocol
 from toolkit.errors import ToolkitError, UsageError
 from toolkit.plan import weights_gib
 from toolkit.registry import repository
@@ -35,10 +35,6 @@ LWS_VERSION = "v0.10.0"  # the LeaderWorkerSet release whose CRD the tests valid
 HF_TOKEN_SECRET = "toolkit-hf-token"  # kubectl create secret generic ... --from-file=token=FILE
 API_KEY_SECRET = "toolkit-api-key"  # optional: kubectl create secret generic ... --from-literal
 SECRETS_DIR = "/run/secrets"
-# Images that run as any user: their servers write only to /cache and $HOME. The vLLM and
-# Ollama images run as root (their caches and keys live under /root), so they keep root,
-# without capabilities or privilege escalation.
-NON_ROOT = {BackendName.DIFFUSERS: 65532, BackendName.TRANSFORMERS: 65532}
 PROBE_PERIOD = 10
 HEADER = f"{render.GENERATED_MARK} --target kubernetes"
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
@@ -96,35 +92,36 @@ def _storage(config: Config) -> str:
     return f"{math.ceil(weights_gib(config.info) * 1.1) + 10}Gi"
 
 
-def readiness_command(catalog: Catalog, config: Config, api_key_env: str | None) -> list[str]:
+def readiness_command(catalog: Catalog, config: Config) -> list[str]:
     """Exits 0 once the server lists the served model: what "ready" means for a client."""
+    backend = catalog.backend(config)
     if config.protocol == Protocol.OLLAMA_TEXT:
-        return render.healthcheck(catalog, config)[1:]  # `ollama show NAME`: the model exists
-    port = catalog.backend(config).container_port
-    url = f"http://127.0.0.1:{port}/v1/models"
-    return ["python3", "-c", LISTED_SCRIPT, url, config.model, api_key_env or ""]
+        return backend.health_test(config)[1:]  # `ollama show NAME`: the model exists
+    url = f"http://127.0.0.1:{backend.container_port}/v1/models"
+    return ["python3", "-c", LISTED_SCRIPT, url, config.model, backend.api_key_env or ""]
 
 
 def _context(
     catalog: Catalog, config: Config, images: Images, ingress_host: str | None
 ) -> dict[str, Any]:
     base = render.Context(catalog, config).as_dict()
+    backend = catalog.backend(config)
     name = resource_name(config)
-    selector = {"app.kubernetes.io/instance": name, "app.kubernetes.io/name": config.backend.value}
+    selector = {"app.kubernetes.io/instance": name, "app.kubernetes.io/name": config.backend}
     toolkit_labels = {
         key: value
         for key, value in base["labels"].items()
-        if key.startswith(render.LABEL_PREFIX) and LABEL_VALUE.match(value)
+        if key.startswith(names.LABEL_PREFIX) and LABEL_VALUE.match(value)
     }
     labels = {
         **selector,
-        "app.kubernetes.io/version": catalog.backend(config).version,
+        "app.kubernetes.io/version": backend.version,
         "app.kubernetes.io/component": "model-server",
         "app.kubernetes.io/part-of": "model-serving-toolkit",
         "app.kubernetes.io/managed-by": "toolkit",
         **toolkit_labels,
     }
-    user = NON_ROOT.get(config.backend)
+    user = backend.run_as_uid
     env = dict(base["env"])
     if user is not None:
         env["HOME"] = "/tmp"  # an arbitrary user has no home directory in these images
@@ -143,8 +140,8 @@ def _context(
             "annotations": base["labels"],  # every label, values of any form, as annotations
             "env": dict(sorted(env.items())),
             "run_as": user,
-            "readiness": readiness_command(catalog, config, base["api_key_env"]),
-            "liveness": render.healthcheck(catalog, config)[1:],
+            "readiness": readiness_command(catalog, config),
+            "liveness": backend.health_test(config)[1:],
             "probe_period": PROBE_PERIOD,
             "startup_failures": startup,
             "shm": _quantity(base["shm_size"]) if base["shm_size"] else None,
@@ -166,31 +163,32 @@ def config_files(
     context = _context(catalog, config, images, ingress_host)
     env = render.environment()
     workload = "leaderworkerset.yaml" if config.nodes > 1 else "deployment.yaml"
-    names = [workload, "service.yaml"]
+    file_names = [workload, "service.yaml"]
     if config.nodes == 1:
-        names.append("pvc.yaml")
+        file_names.append("pvc.yaml")
     if config.source.local:
-        names.append("model-pvc.yaml")
+        file_names.append("model-pvc.yaml")
     if ingress_host:
-        names.append("ingress.yaml")
-    files = {n: env.get_template(f"kubernetes/{n}.j2").render(context) for n in names}
+        file_names.append("ingress.yaml")
+    files = {n: env.get_template(f"kubernetes/{n}.j2").render(context) for n in file_names}
     files["kustomization.yaml"] = env.get_template("kubernetes/kustomization.yaml.j2").render(
-        context | {"resources": names}
+        context | {"resources": file_names}
     )
     return files
 
 
 def outputs(
     catalog: Catalog,
-    names: list[str] | None,
+    selected: list[str] | None,
     images: Images,
     ingress_host: str | None = None,
 ) -> dict[Path, str]:
     """Every file, relative to the output directory: one directory per config and a top one."""
-    selected = names or list(catalog)
+    if not selected:
+        catalog.check()
     owners: dict[str, str] = {}
     files: dict[Path, str] = {}
-    for config_name in selected:
+    for config_name in selected or list(catalog):
         config = catalog[config_name]
         directory = resource_name(config)
         if directory in owners:
@@ -212,12 +210,11 @@ def outputs(
 
 def write(
     catalog: Catalog,
-    names: list[str] | None,
-    target: str,
+    selected: list[str] | None,
     out: Path | None,
     check: bool,
     registry: str | None,
-    namespace: str = "toolkit",
+    namespace: str | None = None,
     tag: str | None = None,
     ingress_host: str | None = None,
 ) -> list[Path]:
@@ -226,8 +223,6 @@ def write(
     Rendering all configs deletes what an earlier rendering wrote there for configs since
     removed; a folder holding files the toolkit did not write is refused.
     """
-    if target != "kubernetes":
-        raise UsageError("--output, --registry and --ingress-host go with --target kubernetes.")
     if check:
         raise UsageError(
             "--check compares the repository's files; drop it with --target kubernetes."
@@ -239,7 +234,8 @@ def write(
             "the kubernetes target needs --registry HOST: the registry `toolkit push` "
             "pushed the images to."
         )
-    files = outputs(catalog, names, Images(registry, namespace, tag), ingress_host)
+    images = Images(registry, namespace or Images.namespace, tag)
+    files = outputs(catalog, selected, images, ingress_host)
     existing = [p for p in out.rglob("*") if p.is_file()] if out.is_dir() else []
     ours = [p for p in existing if render.GENERATED_MARK in p.read_text(errors="replace")[:300]]
     foreign = sorted(set(existing) - set(ours))
@@ -248,7 +244,7 @@ def write(
             f"{out} holds files the toolkit did not write ({foreign[0]}); "
             "choose an empty folder or one it rendered before."
         )
-    if not names:
+    if not selected:
         for stale in set(ours) - {out / relative for relative in files}:
             stale.unlink()
     written = []

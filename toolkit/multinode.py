@@ -1,15 +1,19 @@
 """The Ray cluster of a config that spans hosts (`nodes:` > 1), as vLLM documents it.
 
-The leader starts the Ray head, waits until every node and GPU has joined, then runs `vllm serve`
-with the config's tensor- and pipeline-parallel sizes; each worker joins the head and blocks.
+The leader starts the Ray head, waits until every node and GPU has joined, then runs the server
+(the backend's entrypoint and command, with the config's tensor- and pipeline-parallel sizes); each
+worker joins the head and blocks. Only backends whose descriptor says `multi_node` get here.
 Both targets use these commands: the LeaderWorkerSet on Kubernetes and the head role on Docker.
 """
 
 from __future__ import annotations
 
 import shlex
+from typing import TYPE_CHECKING
 
-from toolkit.catalog import Config
+if TYPE_CHECKING:
+    from toolkit.backends import Backend
+    from toolkit.catalog import Config
 
 RAY_PORT = 6379  # the Ray head's GCS port (vLLM's multi-node-serving.sh, LWS's vLLM example)
 WAIT_SCRIPT = """\
@@ -26,12 +30,9 @@ while True:
 """
 
 
-def leader_script(config: Config, server_command: list[str]) -> str:
-    """A POSIX shell script: Ray head, wait for the whole cluster, then serve; words quoted.
-
-    `server_command` is what follows `vllm serve` (render.server_command).
-    """
-    serve = shlex.join(["vllm", "serve", *server_command])
+def leader_script(config: Config, backend: Backend) -> str:
+    """A POSIX shell script: Ray head, wait for the whole cluster, then serve; words quoted."""
+    serve = shlex.join([*(backend.entrypoint or []), *backend.server_command(config)])
     wait = shlex.join(["python3", "-c", WAIT_SCRIPT, str(config.nodes), str(config.total_gpus)])
     return (
         f"set -eu\nray start --head --port={RAY_PORT} --disable-usage-stats\n{wait}\nexec {serve}\n"

@@ -13,7 +13,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from toolkit.catalog import BackendName, Config, ModelInfo
+from toolkit.backends import Backend
+from toolkit.catalog import Config, ModelInfo
 from toolkit.errors import UsageError
 
 GIB = 2**30
@@ -28,9 +29,6 @@ CUDA_GRAPHS_GIB = 2.0  # field notes: 1-3 GiB; counted inside the budget to stay
 BATCHED_TOKENS = 8192  # vLLM's default max_num_batched_tokens for the OpenAI server on such GPUs
 MAX_SEQS = 256  # vLLM's default max_num_seqs: logits of one step are kept in fp32
 DEFAULT_UTILIZATION = 0.9
-OLLAMA_CONTEXT = 4096  # Ollama's default num_ctx
-OLLAMA_OVERHEAD_GIB = 1.0
-DIFFUSERS_ACTIVATION_GIB = 3.0  # VAE decode and attention at 1024x1024 in bf16
 
 
 @dataclass
@@ -95,6 +93,7 @@ def activation_gib(info: ModelInfo, tp: int) -> float:
 
 def plan(
     config: Config,
+    backend: Backend,
     gpus: int | None = None,
     gpu_memory_gib: float = DEFAULT_GPU_GIB,
     max_model_len: int | None = None,
@@ -111,9 +110,9 @@ def plan(
             "file or pass --model."
         )
     gpus = config.gpus if gpus is None else gpus
-    if config.backend == BackendName.VLLM:
-        return _vllm(config, facts, gpus, gpu_memory_gib, max_model_len)
-    return _simple(config, facts, gpus, gpu_memory_gib, max_model_len)
+    if backend.memory == "vllm":
+        return _vllm(config, backend, facts, gpus, gpu_memory_gib, max_model_len)
+    return _weights(config, backend, facts, gpus, gpu_memory_gib, max_model_len)
 
 
 def _requested_context(config: Config, info: ModelInfo, asked: int | None) -> int:
@@ -125,10 +124,12 @@ def _requested_context(config: Config, info: ModelInfo, asked: int | None) -> in
     return info.max_position or 0
 
 
-def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int | None) -> Plan:
+def _vllm(
+    config: Config, backend: Backend, info: ModelInfo, gpus: int, memory: float, asked: int | None
+) -> Plan:
     # `gpus` is per node. Pipeline stages split the layers (and their KV cache) across nodes;
     # tensor parallelism splits each stage over the GPUs left to it.
-    stages = config.engine_args.get("pipeline-parallel-size", 1)
+    stages = config.engine_args.get(backend.pipeline_flag, 1) if backend.pipeline_flag else 1
     pp = stages if isinstance(stages, int) and stages > 0 else 1
     tp = max(1, gpus * config.nodes // pp)
     stage_share = math.ceil(info.layers / pp) / info.layers if info.layers else 1 / pp
@@ -166,8 +167,8 @@ def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int 
         )
     if info.max_position and context > info.max_position:
         reasons.append(f"the model takes at most {info.max_position} tokens, not {context}")
-    if gpus < 1:
-        reasons = ["a vLLM config needs at least one GPU"]
+    if gpus < backend.min_gpus:
+        reasons = [f"a {backend.name} config needs at least {backend.min_gpus} GPU(s)"]
     per_gpu = PerGpu(
         _r(weights),
         _r(max(kv_cache, 0.0)),
@@ -177,7 +178,7 @@ def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int 
     )
     return Plan(
         config.name,
-        config.backend.value,
+        config.backend,
         gpus,
         _r(memory),
         utilization,
@@ -190,19 +191,15 @@ def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int 
     )
 
 
-def _simple(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int | None) -> Plan:
-    """Ollama: GGUF weights + KV for its context; diffusers: pipeline + activations."""
-    context = 0
+def _weights(
+    config: Config, backend: Backend, info: ModelInfo, gpus: int, memory: float, asked: int | None
+) -> Plan:
+    """Weights, the KV cache of the backend's context (Ollama's num_ctx) and a fixed overhead."""
+    context = (asked or backend.kv_context) if backend.kv_context else 0
     kv = 0.0
-    if config.backend == BackendName.OLLAMA:
-        context = asked or OLLAMA_CONTEXT
-        if info.layers and info.kv_heads and info.head_dim:
-            kv = context * kv_bytes_per_token(info, 1) / GIB
-        overhead = OLLAMA_OVERHEAD_GIB
-    elif config.backend == BackendName.DIFFUSERS:
-        overhead = DIFFUSERS_ACTIVATION_GIB
-    else:
-        overhead = 1.0
+    if context and info.layers and info.kv_heads and info.head_dim:
+        kv = context * kv_bytes_per_token(info, 1) / GIB
+    overhead = backend.overhead_gib
     share = max(1, gpus)
     weights = weights_gib(info) / share
     total = weights + kv / share + overhead
@@ -212,7 +209,7 @@ def _simple(config: Config, info: ModelInfo, gpus: int, memory: float, asked: in
     per_gpu = PerGpu(_r(weights), _r(kv / share), _r(overhead), _r(total), _r(kv / share))
     return Plan(
         config.name,
-        config.backend.value,
+        config.backend,
         gpus,
         _r(memory),
         1.0,
