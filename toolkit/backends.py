@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from toolkit.kinds import Protocol
 
@@ -52,8 +52,15 @@ class Backend(BaseModel):
     engine_args: bool = False
     # The engine argument that must equal the GPU count on multi-GPU configs.
     parallel_flag: str | None = None
+    # The engine argument that splits the model's layers into pipeline stages (one per host
+    # when the config spans hosts); with it, parallel_flag x stages must use every GPU.
+    pipeline_flag: str | None = None
     min_gpus: Annotated[int, Field(ge=0)] = 0
+    # The image's entrypoint, where a command must run it itself (the multi-node leader does).
     entrypoint: list[str] | None = None
+    # Whether one model can span hosts (`nodes:` > 1) as a Ray cluster: the leader starts the
+    # Ray head and runs `entrypoint` + the server command once every GPU has joined.
+    multi_node: bool = False
     command: list[str] = []
     revision_args: list[str] = []
     device: Devices | None = None
@@ -62,12 +69,24 @@ class Backend(BaseModel):
     model_mount: str = "/models/local"
     # The environment variable through which the server checks a bearer token; None: no auth.
     api_key_env: str | None = None
+    # The uid the image's server may run as (it writes only to /cache and $HOME), for targets
+    # that run it as a non-root user (Kubernetes); None: it needs root (its caches live there).
+    run_as_uid: Annotated[int, Field(ge=1)] | None = None
     healthcheck: Annotated[list[str], Field(min_length=2)]
     # How `plan` estimates memory: vLLM's budget model, or weights plus a fixed overhead
     # (and the KV cache of kv_context tokens).
     memory: Literal["vllm", "weights"]
     overhead_gib: Annotated[float, Field(ge=0)] = 0.0
     kv_context: Annotated[int, Field(ge=0)] = 0
+
+    @field_validator("multi_node")
+    @classmethod
+    def _multi_node_complete(cls, value: bool, info: ValidationInfo) -> bool:
+        needed = ("parallel_flag", "pipeline_flag", "entrypoint")
+        missing = [key for key in needed if not info.data.get(key)]
+        if value and missing:
+            raise ValueError(f"a multi-node backend must also set {' and '.join(missing)}")
+        return value
 
     @property
     def context(self) -> str:

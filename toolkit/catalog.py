@@ -118,7 +118,8 @@ class Config(Strict):
     model: str
     protocol: Protocol
     backend: str
-    gpus: Annotated[int, Field(ge=0, le=8)]
+    gpus: Annotated[int, Field(ge=0, le=8)]  # per node
+    nodes: Annotated[int, Field(ge=1, le=64)] = 1  # hosts the model spans (multi_node backends)
     source: Source
     info: ModelInfo | None = None
     gated: bool = False
@@ -157,7 +158,15 @@ class Config(Strict):
                 "engine_args",
                 f"the {self.backend} backend takes no engine arguments; remove them",
             )
-        flag = backend.parallel_flag
+        if self.nodes > 1 and not backend.multi_node:
+            raise _FieldError(
+                "nodes", f"the {self.backend} backend cannot span hosts; set nodes: 1"
+            )
+        flag, stages = backend.parallel_flag, backend.pipeline_flag
+        # A multi_node backend has both flags (Backend checks it), so every nodes > 1 lands here.
+        if flag and stages and (self.nodes > 1 or stages in self.engine_args):
+            self._check_parallelism(flag, stages)
+            return self
         tp = self.engine_args.get(flag) if flag else None
         if tp is not None and tp != self.gpus:
             raise _FieldError(
@@ -170,6 +179,29 @@ class Config(Strict):
                 f"missing for a {self.gpus}-GPU {self.backend} config; set it to {self.gpus}",
             )
         return self
+
+    def _check_parallelism(self, tp_flag: str, pp_flag: str) -> None:
+        """Across nodes (or with pipeline stages), TP x PP must use every GPU of every node."""
+        sizes = []
+        for flag in (tp_flag, pp_flag):
+            value = self.engine_args.get(flag, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise _FieldError(f"engine_args.{flag}", f"{value!r} is not a positive integer")
+            sizes.append(value)
+        tp, pp = sizes
+        per_node = max(1, self.gpus)  # on CPU each node runs one worker
+        if tp * pp != per_node * self.nodes:
+            raise _FieldError(
+                f"engine_args.{pp_flag}",
+                f"{tp_flag} {tp} x {pp_flag} {pp} = {tp * pp} disagrees "
+                f"with gpus {self.gpus} x nodes {self.nodes} = {per_node * self.nodes}; "
+                "make the product the total GPU count (TP per node, PP across nodes)",
+            )
+
+    @property
+    def total_gpus(self) -> int:
+        """GPUs over all nodes: `gpus` is the count on each node."""
+        return self.gpus * self.nodes
 
     @property
     def project(self) -> str:

@@ -744,16 +744,41 @@ def stop(state: State, name: str, volumes: bool, as_json: bool) -> None:
     help="Write nothing; exit 1 and name the files that differ from the catalog.",
 )
 @click.option(
+    "--target",
+    type=click.Choice(["compose", "kubernetes"]),
+    default="compose",
+    show_default=True,
+    help="compose: compose files and Dockerfiles; kubernetes: a kustomize directory per config.",
+)
+@click.option(
     "-o",
     "--output",
     "out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write compose/ and images/ under this directory (default: the repository, or the "
-    "current directory for an installed toolkit).",
+    help="compose: write compose/ and images/ under this directory (default: the repository, or "
+    "the current directory for an installed toolkit); kubernetes: the folder to write (required).",
 )
+@click.option("--registry", metavar="HOST", help="Registry the images were pushed to (kubernetes).")
+@click.option(
+    "--namespace",
+    help="Image namespace in the registry, as for `push` (kubernetes; default: toolkit). "
+    "Not a Kubernetes namespace.",
+)
+@click.option("--tag", help="Image tag (kubernetes; default: the backend version, as `push` tags).")
+@click.option("--ingress-host", metavar="HOST", help="Also render an Ingress for this host.")
 @pass_state
-def render(state: State, names: tuple[str, ...], check: bool, out: Path | None) -> None:
-    """Regenerate compose files and Dockerfiles from the catalog.
+def render(
+    state: State,
+    names: tuple[str, ...],
+    check: bool,
+    target: str,
+    out: Path | None,
+    registry: str | None,
+    namespace: str | None,
+    tag: str | None,
+    ingress_host: str | None,
+) -> None:
+    """Regenerate compose files and Dockerfiles, or Kubernetes manifests, from the catalog.
 
     \b
     Examples:
@@ -761,12 +786,26 @@ def render(state: State, names: tuple[str, ...], check: bool, out: Path | None) 
       toolkit render llama3-70b_4
       toolkit render --check
       toolkit render -o ./rendered
+      toolkit render --target kubernetes -o k8s --registry ghcr.io --namespace my-org
+      toolkit render --target kubernetes -o k8s --registry ghcr.io llama3.1-405b_16
     """
     from toolkit import render as rendering
     from toolkit.paths import data_root, is_checkout
 
     catalog = state.catalog
     selected = [catalog[n].name for n in names] or None
+    if target == "kubernetes":
+        from toolkit import kubernetes
+
+        files = kubernetes.write(
+            catalog, selected, out, check, registry, namespace, tag, ingress_host
+        )
+        click.echo(f"rendered {len(files)} files for {len(selected or catalog)} configs in {out}")
+        return
+    if registry or namespace or tag or ingress_host:
+        raise UsageError(
+            "--registry, --namespace, --tag and --ingress-host go with --target kubernetes."
+        )
     root = out or (data_root() if is_checkout() else Path.cwd())
     if check:
         differ = rendering.check(catalog, selected, root)

@@ -8,6 +8,7 @@ below names its source; the estimator errs on the side of "does not fit".
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -55,6 +56,7 @@ class Plan:
     per_gpu: PerGpu
     reasons: list[str] = field(default_factory=list)
     advice: str = ""  # what can help when it does not fit
+    nodes: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,7 +144,12 @@ def _requested_context(config: Config, info: ModelInfo, asked: int | None) -> in
 def _vllm(
     config: Config, backend: Backend, info: ModelInfo, gpus: int, memory: float, asked: int | None
 ) -> Plan:
-    tp = max(1, gpus)
+    # `gpus` is per node. Pipeline stages split the layers (and their KV cache) across nodes;
+    # tensor parallelism splits each stage over the GPUs left to it.
+    stages = config.engine_args.get(backend.pipeline_flag, 1) if backend.pipeline_flag else 1
+    pp = stages if isinstance(stages, int) and stages > 0 else 1
+    tp = max(1, gpus * config.nodes // pp)
+    stage_share = math.ceil(info.layers / pp) / info.layers if info.layers else 1 / pp
     utilization = float(
         config.engine_args.get(
             "gpu-memory-utilization",  # type: ignore[arg-type]
@@ -150,9 +157,9 @@ def _vllm(
         )
     )
     budget = memory * utilization
-    weights, overhead = _vllm_fixed(info, tp)
+    weights, overhead = _vllm_fixed(info, tp, stage_share)
     kv_cache = budget - weights - overhead
-    per_token = kv_bytes_per_token(info, tp)
+    per_token = kv_bytes_per_token(info, tp) * stage_share
     context = _requested_context(config, info, asked)
     kv_needed = context * per_token / GIB
     kv_tokens = max(0, int(kv_cache * GIB // per_token))
@@ -206,18 +213,19 @@ def _vllm(
         per_gpu,
         reasons,
         advice,
+        config.nodes,
     )
 
 
-def _vllm_fixed(info: ModelInfo, tp: int) -> tuple[float, float]:
-    """Per GPU: the weights' share, and everything else that is not KV cache."""
+def _vllm_fixed(info: ModelInfo, tp: int, stage_share: float = 1.0) -> tuple[float, float]:
+    """Per GPU: the weights' share (of its pipeline stage), and all else that is not KV cache."""
     overhead = (
         NON_TORCH_GIB
         + (NON_TORCH_TP_EXTRA_GIB if tp > 1 else 0.0)
         + activation_gib(info, tp)
         + CUDA_GRAPHS_GIB
     )
-    return weights_gib(info) / tp, overhead
+    return weights_gib(info) * stage_share / tp, overhead
 
 
 def _counts(info: ModelInfo, most: int = 8) -> list[int]:
@@ -284,6 +292,8 @@ def describe(result: Plan) -> str:
             ]
         )
     where = f"{result.gpus} GPU(s) of {result.gpu_memory_gib} GiB"
+    if result.nodes > 1:
+        where = f"{result.nodes} nodes x {where}"
     lines = [
         f"{result.config} ({result.backend}) on {where}, utilization {result.utilization:.2f}",
         f"  {'per GPU':<22}{'GiB':>8}",

@@ -70,6 +70,11 @@ def tags(
     return list(dict.fromkeys(result))
 
 
+def repository(registry: str, namespace: str, config: Config) -> str:
+    """Where a config's image lives in a registry: REGISTRY/NAMESPACE/<config>."""
+    return f"{registry.rstrip('/')}/{namespace}/{config.name}"
+
+
 def push(
     catalog: Catalog,
     config: Config,
@@ -83,15 +88,15 @@ def push(
     tag_list = tags(catalog, config, options.extra_tags, options.latest)
     pushed = []
     for registry in options.registries:
-        repository = f"{registry.rstrip('/')}/{options.namespace}/{config.name}"
+        target = repository(registry, options.namespace, config)
         for tag in tag_list:
-            image.tag(repository, tag)
+            image.tag(target, tag)
             try:
-                digest = _push_with_retries(engine, repository, tag, registry, auth, progress)
+                digest = _push_with_retries(engine, target, tag, registry, auth, progress)
             except EngineError:
-                engine.images.remove(f"{repository}:{tag}", noprune=True)  # the tag only
+                engine.images.remove(f"{target}:{tag}", noprune=True)  # the tag only
                 raise
-            pushed.append(Pushed(f"{repository}:{tag}", digest))
+            pushed.append(Pushed(f"{target}:{tag}", digest))
     return pushed
 
 

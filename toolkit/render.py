@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from toolkit import names
+from toolkit import multinode, names
 from toolkit.catalog import Catalog, Config
 from toolkit.paths import data_root
 
@@ -88,6 +88,7 @@ class Context:
             "context_dir": backend.context,
             "image": names.image_ref(c, backend),
             "command": backend.server_command(c),
+            "leader_script": multinode.leader_script(c, backend) if c.nodes > 1 else "",
             "env": backend.server_env(c),
             "labels": names.image_labels(c, backend),
             "healthcheck": backend.health_test(c),
@@ -120,7 +121,8 @@ def readme_table(catalog: Catalog) -> str:
     for c in catalog.values():
         source = c.source.hf or c.source.modelscope or c.source.ollama or c.source.local
         rows.append(
-            f"| `{c.name}` | {c.model} | {c.protocol.value} | {c.backend} | {c.gpus} | `{source}` |"
+            f"| `{c.name}` | {c.model} | {c.protocol.value} | {c.backend} "
+            f"| {f'{c.nodes} x {c.gpus}' if c.nodes > 1 else c.gpus} | `{source}` |"
         )
     return "\n".join(rows) + "\n"
 
