@@ -133,16 +133,16 @@ def cli(ctx: click.Context, catalog_dir: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @pass_state
 def list_(state: State, as_json: bool) -> None:
-    """List every config: name, model, protocol, backend and GPUs.
+    """List every config, whether its image is built and where it runs.
 
     \b
     Examples:
       toolkit list
       toolkit list --json | jq -r '.[].name'
     """
-    from toolkit.index import list_rows
+    from toolkit.index import list_rows, with_engine
 
-    rows = list_rows(state.catalog_dir)
+    rows = with_engine(list_rows(state.catalog_dir))
     if as_json:
         _echo_json(rows)
     else:
@@ -163,7 +163,7 @@ def show(state: State, name: str, as_json: bool) -> None:
     """
     from toolkit import index
 
-    data = index.show_data(state.catalog, name)
+    data = index.show_with_engine(index.show_data(state.catalog, name))
     _remember(state)
     if as_json:
         _echo_json(data)
@@ -522,7 +522,8 @@ def start(
     config = state.config(name)
     options = engine.StartOptions(gpus, port, bind, timeout, not no_wait, force, api_key)
     began = time.monotonic()
-    started = engine.start(state.catalog, config, options, engine.stderr_progress)
+    with output.Waiting(sys.stderr) as waiting:
+        started = engine.start(state.catalog, config, options, waiting.show)
     service = started.service
     elapsed = time.monotonic() - began
     if as_json:
