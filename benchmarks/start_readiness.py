@@ -16,9 +16,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 import threading
 import time
+from pathlib import Path
 
 from toolkit import engine, protocols, render
 from toolkit.catalog import Catalog
