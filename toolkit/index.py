@@ -117,22 +117,27 @@ def plan_answer(catalog: Catalog, name: str) -> dict[str, Any]:
     }
 
 
-def store(user_dir: str | None, catalog: Catalog) -> dict[str, Any]:
-    """Compute every cached answer of a catalog that loaded without error, and store them."""
+def rows_of(catalog: Catalog) -> list[dict[str, Any]]:
+    """`list`'s rows of the configs that loaded."""
     from toolkit import names
 
+    return [
+        {
+            "name": c.name,
+            "model": c.model,
+            "protocol": c.protocol.value,
+            "backend": c.backend,
+            "gpus": c.gpus,
+            "image": names.image_ref(c, catalog.backend(c)),
+        }
+        for c in catalog.values()
+    ]
+
+
+def store(user_dir: str | None, catalog: Catalog) -> dict[str, Any]:
+    """Compute every cached answer of a catalog that loaded without error, and store them."""
     answers: dict[str, Any] = {
-        "rows": [
-            {
-                "name": c.name,
-                "model": c.model,
-                "protocol": c.protocol.value,
-                "backend": c.backend,
-                "gpus": c.gpus,
-                "image": names.image_ref(c, catalog.backend(c)),
-            }
-            for c in catalog.values()
-        ],
+        "rows": rows_of(catalog),
         "show": {name: show_data(catalog, name) for name in catalog},
         "plan": {name: plan_answer(catalog, name) for name in catalog if catalog[name].info},
     }
