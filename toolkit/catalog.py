@@ -366,6 +366,9 @@ class Catalog(Mapping[str, Config]):
             known = [*self._configs, *self.errors]
             raise CatalogError(unknown_name_message(name, known)) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._configs
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._configs)
 
