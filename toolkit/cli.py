@@ -615,6 +615,13 @@ def probe(
     ctx.exit(0 if verdict.passed else 1)
 
 
+def service_endpoint(ctx: click.Context, name: str) -> tuple[str, Catalog, Any]:
+    """The URL of a catalog service as probe finds it, with the catalog and its entry."""
+    catalog = _catalog(ctx)
+    config = catalog[name]
+    return f"http://127.0.0.1:{_service_port(config.name) or config.port}", catalog, config
+
+
 def _service_port(name: str) -> int | None:
     """The host port a running service of this config publishes, if the engine answers."""
     from toolkit import engine
@@ -706,3 +713,8 @@ def _relative(path: Any) -> str:
         return str(path.relative_to(REPO_ROOT))
     except ValueError:
         return str(path)
+
+
+from toolkit.bench.cli import bench  # noqa: E402  (light: Click only)
+
+cli.add_command(bench)
