@@ -59,7 +59,7 @@ PROTOCOLS = ["openai-text", "ollama-text", "openai-image"]
     "--port", default=0, help="Port of the no-op server for --calibrate.  [default: free]"
 )
 @click.pass_context
-def bench(ctx: click.Context, args: tuple[str, ...], **options: Any) -> None:
+def bench(ctx: click.Context, /, args: tuple[str, ...], **options: Any) -> None:
     """Measure a running model under load: latency, throughput, goodput, server metrics.
 
     TTFT counts to the first content (never a role-only chunk); open-loop latencies count from
@@ -217,5 +217,5 @@ def _compare(files: list[str], html_file: str | None) -> None:
         click.echo(f"== {path}")
         click.echo(report.table(doc))
     if html_file:
-        Path(html_file).write_text(html.render(docs, names=files), "utf-8")
+        Path(html_file).write_text(html.render(docs, names=[Path(f).stem for f in files]), "utf-8")
         click.echo(f"wrote {html_file}")

@@ -205,9 +205,9 @@ async def openai_image(
     try:
         for item in data["data"]:
             if png_size(base64.b64decode(item["b64_json"], validate=True)) != want:
-                raise ProbeError
+                raise ValueError(body["size"])
             result.images += 1
-    except (KeyError, TypeError, binascii.Error, ProbeError):
+    except (KeyError, TypeError, ValueError, binascii.Error, ProbeError):
         result.error, result.detail = "malformed", f"not {body['n']} PNG(s) of {body['size']}"
         return
     result.first = time.perf_counter() - t0

@@ -18,7 +18,7 @@ from toolkit.errors import UsageError
 
 # Distinct, colour-blind-friendly strokes; the screenshot test looks for the first two.
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
-WIDTH, HEIGHT, PAD = 560, 300, 52
+WIDTH, HEIGHT, PAD, LEFT = 560, 300, 40, 70
 Series = tuple[str, list[tuple[float, float]]]
 
 
@@ -55,18 +55,19 @@ def chart(title: str, xlabel: str, ylabel: str, series: list[Series]) -> str:
         return f"<figure><figcaption>{escape(title)}</figcaption><p>no data</p></figure>"
     xmax, xstep = _nice(max(x for x, _ in points))
     ymax, ystep = _nice(max(y for _, y in points))
-    inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
+    total_h = HEIGHT + 16 * len(series)
+    inner_w, inner_h = WIDTH - LEFT - PAD, HEIGHT - 2 * PAD
 
     def sx(x: float) -> float:
-        return PAD + inner_w * x / xmax
+        return LEFT + inner_w * x / xmax
 
     def sy(y: float) -> float:
         return HEIGHT - PAD - inner_h * y / ymax
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{total_h}" '
         f'role="img" aria-label="{escape(title)}">',
-        f'<rect x="{PAD}" y="{PAD}" width="{inner_w}" height="{inner_h}" fill="#fff" '
+        f'<rect x="{LEFT}" y="{PAD}" width="{inner_w}" height="{inner_h}" fill="#fff" '
         'stroke="#888"/>',
     ]
     for i in range(round(xmax / xstep) + 1):
@@ -81,13 +82,14 @@ def chart(title: str, xlabel: str, ylabel: str, series: list[Series]) -> str:
     for i in range(round(ymax / ystep) + 1):
         y = sy(i * ystep)
         parts.append(
-            f'<line x1="{PAD}" y1="{y:.1f}" x2="{WIDTH - PAD}" y2="{y:.1f}" stroke="#eee"/>'
+            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - PAD}" y2="{y:.1f}" stroke="#eee"/>'
         )
         parts.append(
-            f'<text x="{PAD - 6}" y="{y + 4:.1f}" text-anchor="end">{_label(i * ystep)}</text>'
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_label(i * ystep)}</text>'
         )
+    middle = LEFT + inner_w / 2
     parts.append(
-        f'<text x="{WIDTH / 2}" y="{HEIGHT - 12}" text-anchor="middle">{escape(xlabel)}</text>'
+        f'<text x="{middle}" y="{HEIGHT - 6}" text-anchor="middle">{escape(xlabel)}</text>'
     )
     parts.append(
         f'<text x="14" y="{HEIGHT / 2}" text-anchor="middle" '
@@ -101,11 +103,9 @@ def chart(title: str, xlabel: str, ylabel: str, series: list[Series]) -> str:
             parts += [
                 f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" fill="{colour}"/>' for x, y in pts
             ]
-        ly = PAD + 4 + 16 * index
-        parts.append(
-            f'<rect x="{WIDTH - PAD - 150}" y="{ly}" width="12" height="12" fill="{colour}"/>'
-        )
-        parts.append(f'<text x="{WIDTH - PAD - 134}" y="{ly + 10}">{escape(name)}</text>')
+        ly = HEIGHT + 16 * index  # the legend, below the plot
+        parts.append(f'<rect x="{LEFT}" y="{ly}" width="12" height="12" fill="{colour}"/>')
+        parts.append(f'<text x="{LEFT + 18}" y="{ly + 10}">{escape(name)}</text>')
     parts.append("</svg>")
     return f"<figure><figcaption>{escape(title)}</figcaption>{''.join(parts)}</figure>"
 
@@ -197,7 +197,7 @@ def _table(doc: dict[str, Any]) -> str:
 
 
 STYLE = """body{font:14px system-ui,sans-serif;margin:24px;color:#222}
-figure{display:inline-block;margin:8px}figcaption{font-weight:600}
+figure{display:inline-block;vertical-align:top;margin:8px}figcaption{font-weight:600}
 svg text{font-size:11px;fill:#333}table{border-collapse:collapse;margin:8px 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}.warn{color:#a00}"""
 
