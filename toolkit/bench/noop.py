@@ -105,6 +105,8 @@ class _Protocol(asyncio.Protocol):
             data = json.dumps({"object": "list", "data": [{"id": MODEL}]}).encode()
             head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             return head + b"Content-Length: %d\r\n\r\n%s" % (len(data), data)
+        if path.startswith("/health"):
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
         return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 
 
