@@ -117,3 +117,19 @@ def test_calibrate_saves_a_ceiling_that_later_runs_warn_near(
                  "--json", str(out), env=env)  # fmt: skip
     [level] = json.loads(out.read_text())["levels"]
     assert any("near this client's ceiling" in w for w in level["warnings"]), level["warnings"]
+
+
+def test_openai_image_counts_images_per_size(run: Run, tiny_models: Path, tmp_path: Path) -> None:
+    """The project's own diffusers server, in process, with the tiny pipeline."""
+    from tests.servers import diffusers_server
+
+    out = tmp_path / "images.json"
+    with diffusers_server(tiny_models / "tiny-diffusion") as url:
+        result = run("bench", "--url", url, "--protocol", "openai-image", "--model",
+                     "Tiny-Diffusion", "--requests", "4", "--warmup", "1", "--size", "64x64",
+                     "--size", "32x48", "--json", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [level] = json.loads(out.read_text())["levels"]
+    assert level["completed"] == 4, level["error_examples"]
+    assert {size: f["images"] for size, f in level["images"].items()} == {"32x48": 2, "64x64": 2}
+    assert all(f["images_per_s"] > 0 for f in level["images"].values())
