@@ -50,6 +50,8 @@ def main() -> None:
         try:
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
+                if vllm.poll() is not None:
+                    raise SystemExit(f"vLLM exited with {vllm.returncode}; is --port free?")
                 try:
                     if b"Tiny-Llama" in urllib.request.urlopen(f"{url}/v1/models").read():
                         break
