@@ -36,14 +36,15 @@ $(VLLM_VENV)/.installed: scripts/make-vllm-parser-venv.sh
 	scripts/make-vllm-parser-venv.sh $(VLLM_VENV)
 	touch $@
 
-lint: setup ## ruff, mypy, shellcheck and the render check
+lint: setup ## ruff, mypy, shellcheck, the render check and the workflow check
 	$(BIN)/ruff check toolkit tests benchmarks images scripts
 	$(BIN)/ruff format --check toolkit tests benchmarks images scripts
 	$(BIN)/mypy
 	$(BIN)/shellcheck -x scripts/*.sh images/ollama/entrypoint.sh benchmarks/*.sh .ci/run
 	$(TOOLKIT) render --check
+	PATH="$(abspath $(BIN)):$$PATH" scripts/lint-workflows.sh
 
-test-tools: ## install the Debian packages the engine tests use (docker-registry)
+test-tools: ## install the Debian packages the tests use (docker-registry, kubectl)
 	scripts/ensure-test-tools.sh
 
 test: setup engine base-image vllm-parser test-tools ## every test, the engine tests included
@@ -61,8 +62,8 @@ render-check: setup ## fail when a generated file differs from the catalog
 demo: setup base-image ## the main job: the offline CPU demo (build, start, request, stop)
 	scripts/demo.sh
 
-bench: setup ## time `toolkit list` against `docker compose version`
-	benchmarks/list-vs-compose.sh
+bench: setup engine ## time the read-only commands against the Docker tools beside them
+	benchmarks/read-commands.sh
 
 build/%: setup ## build one config's image: make build/llama3-70b_4
 	$(TOOLKIT) build $*

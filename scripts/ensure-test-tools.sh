@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages the engine tests use beside the engine: docker-registry, a real registry the
-# push tests start on loopback with their own storage.
+# push tests start on loopback with their own storage; kubectl, for `kubectl kustomize` on the
+# rendered Kubernetes manifests (Debian 12's kubernetes-client where no kubectl is installed).
 set -euo pipefail
 
-if ! command -v docker-registry >/dev/null 2>&1; then
+missing=()
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+if ((${#missing[@]})); then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

@@ -4,6 +4,8 @@
 
 DIR/tiny-llama      a 2-layer Llama with a character-level tokenizer and a chat template
 DIR/tiny-diffusion  a Stable Diffusion pipeline (UNet, VAE, CLIP text encoder) a few MB large
+DIR/tiny-flux       a FLUX pipeline (FluxTransformer2DModel, a VAE of FLUX's 8x downscale, CLIP and
+                    T5 text encoders with tokenizers built here), a few MB large
 
 They use the real model and tokenizer classes and save with `save_pretrained`, so the servers load
 them with the same code that loads real weights. Their output is noise, by design.
@@ -133,9 +135,110 @@ def tiny_diffusion(target: Path) -> None:
         pipeline.save_pretrained(target)
 
 
+def _t5_tokenizer() -> object:
+    """A T5 tokenizer (Unigram over characters, SentencePiece's Metaspace) built without files."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import T5TokenizerFast
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
+    pieces += [(char, -2.0) for char in string.ascii_letters + string.digits + ".,!?'"]
+    backend = Tokenizer(models.Unigram(pieces, unk_id=2))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    backend.decoder = decoders.Metaspace()
+    return T5TokenizerFast(
+        tokenizer_object=backend,
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        extra_ids=0,
+        model_max_length=32,
+    )
+
+
+def tiny_flux(target: Path) -> None:
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        FluxPipeline,
+        FluxTransformer2DModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    torch.manual_seed(0)
+    # FLUX.1's shape in miniature: 4 VAE blocks (8x downscale, so sides are multiples of 16
+    # once the pipeline packs 2x2 latent patches), 16 packed channels, guidance embedding on.
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=16,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        guidance_embeds=True,
+        axes_dims_rope=(4, 4, 8),
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(4, 4, 4, 4),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=2,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
+    )
+    t5 = _t5_tokenizer()
+    t5_config = T5Config(
+        vocab_size=len(t5),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=1,
+        num_heads=4,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        clip = _clip_tokenizer(Path(scratch))
+        clip_config = CLIPTextConfig(
+            vocab_size=len(clip),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=16,
+            projection_dim=32,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+        pipeline = FluxPipeline(
+            scheduler=FlowMatchEulerDiscreteScheduler(),
+            vae=vae,
+            text_encoder=CLIPTextModel(clip_config),
+            tokenizer=clip,
+            text_encoder_2=T5EncoderModel(t5_config),
+            tokenizer_2=t5,
+            transformer=transformer,
+        )
+        pipeline.save_pretrained(target)
+
+
 def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else ".demo/models")
-    for name, make in (("tiny-llama", tiny_llama), ("tiny-diffusion", tiny_diffusion)):
+    makers = (
+        ("tiny-llama", tiny_llama),
+        ("tiny-diffusion", tiny_diffusion),
+        ("tiny-flux", tiny_flux),
+    )
+    for name, make in makers:
         target = root / name
         if (target / "model_index.json").exists() or (target / "config.json").exists():
             print(f"{target} exists")

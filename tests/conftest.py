@@ -1,4 +1,4 @@
-"""Shared fixtures. Every test runs with no user catalog from the environment."""
+"""Shared fixtures. Every test runs in its own user directories, with no user catalog."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from toolkit.catalog import BUILTIN_CATALOG, Catalog
+from toolkit.catalog import Catalog
 from toolkit.cli import cli
+from toolkit.paths import REPO_ROOT
 
 
 @pytest.fixture(autouse=True)
-def _isolate(monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test reads or writes the user's own directories: catalog, cache, state, HF token."""
+    home = tmp_path_factory.mktemp("home")
     monkeypatch.delenv("TOOLKIT_CATALOG", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("HF_HOME", str(home / "huggingface"))
+    monkeypatch.setenv("HF_TOKEN_FILE", str(home / "no-hf-token"))
 
 
 @pytest.fixture(scope="session")
@@ -48,17 +55,17 @@ def user_catalog(tmp_path: Path) -> Callable[[str, str], Path]:
 
 
 def builtin_text(name: str) -> str:
-    return (BUILTIN_CATALOG / f"{name}.yaml").read_text(encoding="utf-8")
+    return (REPO_ROOT / "configs" / f"{name}.yaml").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny-llama and tiny-diffusion, made once per session by the demo's own script."""
+    """tiny-llama, tiny-diffusion and tiny-flux, made once per session by the demo's own script."""
     from tests.servers import load_module
-    from toolkit.paths import REPO_ROOT
 
     maker = load_module("make_tiny_models", REPO_ROOT / "scripts" / "make_tiny_models.py")
     root = tmp_path_factory.mktemp("models")
     maker.tiny_llama(root / "Tiny-Llama")
     maker.tiny_diffusion(root / "tiny-diffusion")
+    maker.tiny_flux(root / "tiny-flux")
     return root

@@ -58,7 +58,7 @@ def load_module(name: str, path: Path) -> ModuleType:
 
 @contextlib.contextmanager
 def diffusers_server(
-    model_dir: Path, served_name: str = "Tiny-Diffusion", api_key: str = ""
+    model_dir: Path, served_name: str = "Tiny-Diffusion", api_key: str = "", url_seconds: int = 300
 ) -> Iterator[str]:
     import uvicorn
 
@@ -71,6 +71,7 @@ def diffusers_server(
         steps=2,
         guidance=1.0,
         api_key=api_key,
+        url_seconds=url_seconds,
     )
     port = free_port()
     config = uvicorn.Config(
@@ -147,6 +148,7 @@ class ScriptedServer:
 
     def __init__(self, answers: dict[tuple[str, ...], Answer]) -> None:
         self.answers = answers
+        self.requests: list[tuple[str, str, bytes]] = []  # (method, path, body), in order
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -162,6 +164,7 @@ class ScriptedServer:
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         answers = self.answers
+        requests = self.requests
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -172,6 +175,7 @@ class ScriptedServer:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                requests.append((self.command, self.path, body))
                 key: tuple[str, ...] = (self.command, self.path)
                 with contextlib.suppress(ValueError, AttributeError):
                     if json.loads(body or b"{}").get("stream") is False:

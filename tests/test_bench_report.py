@@ -107,10 +107,14 @@ def test_calibrate_saves_a_ceiling_that_later_runs_warn_near(
     env = {"XDG_CACHE_HOME": str(tmp_path)}
     result = run("bench", "--calibrate", "--requests", "300", env=env)
     assert result.exit_code == 0, result.output
-    ceiling = json.loads((tmp_path / "model-serving-toolkit" / "bench-ceiling.json").read_text())
+    saved = tmp_path / "model-serving-toolkit" / "bench-ceiling.json"
+    ceiling = json.loads(saved.read_text())
     assert ceiling["requests_per_s"] > 0 and ceiling["output_tokens_per_s"] > 0
     assert result.output.startswith(f"client ceiling: {ceiling['requests_per_s']:g} req/s")
-    # The same client at full tilt against the same server is near its own ceiling.
+    # A later run at full tilt reads the saved ceiling and warns near it. On a shared machine a
+    # second full-tilt run can fall well below the first, so the saved ceiling is cut to a tenth
+    # of the measured one: the warning then depends on the file being read, not on the timing.
+    saved.write_text(json.dumps({**ceiling, "requests_per_s": ceiling["requests_per_s"] / 10}))
     out = tmp_path / "near.json"
     result = run("bench", "--url", noop_url, "--protocol", "openai-text", "--model", noop.MODEL,
                  "--concurrency", "64", "--requests", "600", "--output-tokens", "16",

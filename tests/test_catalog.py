@@ -22,7 +22,7 @@ qwen2-72b_4 Qwen2-72B openai-text
 falcon2-11b Falcon2-11B openai-text
 openbiollm-llama3-70b_1 OpenBioLLM-Llama3-70B openai-text
 openbiollm-llama3-70b_4 OpenBioLLM-Llama3-70B openai-text
-minicpm-v2.5 MiniCPM-Llama3-V2.5 ollama-text
+minicpm-v2.5 MiniCPM-V-2.6 ollama-text
 codestral-22b-v0.1 Codestral-22B-v0.1 openai-text
 gemma2-27b_4 Gemma-2-27B openai-text
 llama3.1-405b_8 Llama-3.1-405B openai-text
@@ -42,7 +42,9 @@ def test_list_json_holds_every_seed_config_exactly(run: Run) -> None:
         assert (rows[name]["model"], rows[name]["protocol"]) == (model, protocol)
         assert set(rows[name]) >= {"name", "model", "protocol", "backend", "gpus"}
     extra = set(rows) - {name for name, _, _ in SEED_ROWS}
-    assert extra == {"demo-image", "demo-text"}, "only the CPU demos stand beside the seed"
+    assert extra == {"demo-image", "demo-text", "llama3.1-405b_16"}, (
+        "only the CPU demos and the two-host 405B stand beside the seed"
+    )
 
 
 @pytest.mark.parametrize(("name", "model", "protocol"), SEED_ROWS)
@@ -68,7 +70,7 @@ def test_show_resolves_defaults(run: Run) -> None:
 
 def test_near_miss_suggests_the_closest_name(run: Run) -> None:
     result = run("show", "llama3-70b-4")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith(
         "error: unknown config 'llama3-70b-4'; did you mean llama3-70b_4"
     )
@@ -130,7 +132,7 @@ def test_bad_config_is_refused_naming_file_and_field(run: Run, user_catalog, cas
     text, message = BAD[case]
     directory = user_catalog("bad.yaml", text)
     result = run("--catalog", str(directory), "list")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stdout == ""
     assert message in result.stderr
     assert result.stderr.count("\n") == 1, "one sentence, one line"
@@ -140,15 +142,24 @@ def test_duplicate_config_name_is_refused(run: Run, user_catalog) -> None:
     user_catalog("twin.yml", builtin_text("llama3-8b"))
     directory = user_catalog("twin.yaml", builtin_text("llama3-8b"))
     result = run("--catalog", str(directory), "list")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "twin.yml: duplicate config name 'twin'" in result.stderr
     assert "keep one of the two files." in result.stderr
 
 
 def test_missing_user_catalog_is_refused(run: Run, tmp_path) -> None:
     result = run("--catalog", str(tmp_path / "nope"), "list")
-    assert result.exit_code == 1
-    assert "does not exist; create it or fix --catalog / TOOLKIT_CATALOG." in result.stderr
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: catalog directory {tmp_path / 'nope'} does not exist; point --catalog / "
+        "TOOLKIT_CATALOG at a directory of config files.\n",
+    )
+    (tmp_path / "file.yaml").write_text("")
+    result = run("--catalog", str(tmp_path / "file.yaml"), "list")
+    assert result.stderr == (
+        f"error: catalog directory {tmp_path / 'file.yaml'} is a file, not a directory; point "
+        "--catalog / TOOLKIT_CATALOG at a directory of config files.\n"
+    )
 
 
 def test_user_catalog_overlays_and_adds(run: Run, user_catalog) -> None:

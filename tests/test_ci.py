@@ -30,7 +30,10 @@ def test_matrix_has_one_entry_per_config(run: Run) -> None:
         "image": "toolkit/flux.1-dev:0.42.1",
         "dockerfile": "images/diffusers/flux.1-dev.Dockerfile",
         "context": "images/diffusers",
+        "twin": "configs/twins/black-forest-labs--FLUX.1-dev.json",
     }
+    demo = next(e for e in entries if e["config"] == "demo-text")
+    assert demo["twin"] is None, "a local model has no Hugging Face repository to twin"
 
 
 def _git(repo: Path, *args: str) -> str:

@@ -66,16 +66,28 @@ def _toolkit(tmp_path, *args: str, catalog: str = "") -> subprocess.CompletedPro
         env=env,
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
 
 
-@pytest.mark.parametrize("args", [["list"], ["list", "--json"]])
-def test_cached_list_prints_what_the_full_cli_prints(tmp_path, run: Run, args: list[str]) -> None:
+READ_ONLY = [
+    ["list"],
+    ["list", "--json"],
+    ["show", "llama3-70b_4"],
+    ["show", "flux.1-dev", "--json"],
+    ["plan", "llama3.1-405b_8"],
+    ["plan", "demo-image", "--json"],
+]
+
+
+@pytest.mark.parametrize("args", READ_ONLY)
+def test_cached_answers_print_what_the_full_cli_prints(tmp_path, run: Run, args: list[str]) -> None:
     cold = _toolkit(tmp_path, *args)
-    assert list((tmp_path / "cache" / "model-serving-toolkit").glob("list-*.json"))
+    assert list((tmp_path / "cache" / "model-serving-toolkit").glob("catalog-*.json"))
     warm = _toolkit(tmp_path, *args)
-    assert cold.stdout == warm.stdout == run(*args).stdout
+    full = run(*args)
+    assert cold.stdout == warm.stdout == full.stdout
+    assert cold.returncode == warm.returncode == full.exit_code
 
 
 def test_list_cache_notices_an_edited_config(tmp_path, user_catalog) -> None:

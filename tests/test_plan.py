@@ -12,11 +12,12 @@ from toolkit.catalog import Catalog
 from toolkit.gpus import Gpu, parse_nvidia_smi
 
 CATALOG = Catalog.load()
+LLAMA3_8B = CATALOG["llama3-8b"]
 
 
 @pytest.mark.parametrize("name", list(CATALOG))
 def test_every_config_fits_its_declared_gpus_on_80gb_cards(name: str) -> None:
-    result = plan.plan(CATALOG[name])
+    result = plan.plan(CATALOG[name], CATALOG.backend(CATALOG[name]))
     assert result.fits, result.reasons
     assert result.gpus == CATALOG[name].gpus
     if CATALOG[name].backend == "vllm":
@@ -26,7 +27,7 @@ def test_every_config_fits_its_declared_gpus_on_80gb_cards(name: str) -> None:
 
 def test_weights_and_kv_match_vllms_profile_of_llama3_8b() -> None:
     """vLLM PR 10511, 79.22 GiB available: weights 14.96 GiB, KV cache 53.29 GiB."""
-    result = plan.plan(CATALOG["llama3-8b"], gpu_memory_gib=79.22)
+    result = plan.plan(LLAMA3_8B, CATALOG.backend(LLAMA3_8B), gpu_memory_gib=79.22)
     assert result.per_gpu.weights_gib == pytest.approx(14.96, rel=0.03)
     assert result.per_gpu.kv_cache_gib == pytest.approx(53.29, rel=0.10)
     assert result.per_gpu.kv_cache_gib < 53.29, "errs towards 'does not fit'"
@@ -34,7 +35,7 @@ def test_weights_and_kv_match_vllms_profile_of_llama3_8b() -> None:
 
 def test_weights_match_vllms_load_of_llama31_405b_fp8_at_tp8() -> None:
     """vLLM issue 6746: 'Loading model weights took 57.7520 GB' per GPU (GiB, in vLLM's logs)."""
-    result = plan.plan(CATALOG["llama3.1-405b_8"])
+    result = plan.plan(CATALOG["llama3.1-405b_8"], CATALOG.backend(CATALOG["llama3.1-405b_8"]))
     assert result.per_gpu.weights_gib == pytest.approx(57.75, rel=0.03)
 
 
@@ -57,13 +58,13 @@ def test_bf16_llama3_70b_on_one_gpu_does_not_fit_and_says_why(run: Run, user_cat
     assert verdict["gpus"] == 1 and verdict["gpu_memory_gib"] == 79.22
     assert verdict["max_context_tokens"] == 0
     assert verdict["reasons"] == [
-        "the weights (131.5 GiB) and overheads (6.1 GiB) exceed the 71.3 GiB vLLM may use per "
+        "the weights (131.5 GiB) and overheads (6.5 GiB) exceed the 71.3 GiB vLLM may use per "
         "GPU (0.90 of 79.2 GiB)"
     ]
 
 
 def test_plan_table_and_options(run: Run) -> None:
-    result = run("plan", "qwen2-72b_4", "--gpus", "2", "--gpu-memory", "141GiB")
+    result = run("plan", "qwen2-72b_4", "--gpu-count", "2", "--gpu-memory", "141GiB")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0].startswith("qwen2-72b_4 (vllm) on 2 GPU(s) of 141.0 GiB")
     assert result.stdout.splitlines()[-1] == "FITS"
@@ -85,16 +86,16 @@ def test_start_refuses_what_the_free_memory_cannot_hold() -> None:
     would report them; the engine part of start is proved in tests/engine)."""
     busy = [Gpu("0", "NVIDIA H100 80GB HBM3", 79.6, 30.0)]
     with pytest.raises(engine.EngineError) as refused:
-        engine.check_fit(CATALOG["llama3-70b_1"], ["0"], busy, force=False)
+        engine.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["0"], busy, force=False)
     assert str(refused.value).startswith(
         "llama3-70b_1 does not fit GPU(s) 0 with 30.0 GiB free each: the weights (37.1 GiB)"
     )
     assert str(refused.value).endswith("(toolkit plan shows the numbers), or pass --force.")
-    engine.check_fit(CATALOG["llama3-70b_1"], ["0"], busy, force=True)
+    engine.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["0"], busy, force=True)
     with pytest.raises(engine.EngineError, match=r"GPU id\(s\) 3 do not exist on this host"):
-        engine.check_fit(CATALOG["llama3-70b_1"], ["3"], busy, force=False)
+        engine.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["3"], busy, force=False)
     with pytest.raises(engine.EngineError, match="no NVIDIA GPU was found on this host"):
-        engine.check_fit(CATALOG["llama3-70b_1"], ["0"], [], force=False)
+        engine.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["0"], [], force=False)
 
 
 def test_nvidia_smi_rows_parse() -> None:
@@ -117,8 +118,8 @@ def test_model_facts_are_read_from_a_local_model_directory(tiny_models, run: Run
     assert (info.layers, info.kv_heads, info.head_dim, info.hidden, info.max_position) == (
         2,
         2,
-        8,
-        32,
+        64,
+        128,
         512,
     )
     result = run("plan", "llama3-8b", "--model", str(directory), "--max-model-len", "512", "--json")
@@ -140,3 +141,50 @@ def test_an_unreachable_hub_repo_is_one_sentence(run: Run) -> None:
         "(LocalEntryNotFoundError); check the name and the network (or HF_HUB_OFFLINE), or "
         "point --model at a local directory.\n"
     )
+
+
+def test_a_gpu_count_vllm_would_refuse_is_named_with_the_counts_that_work(run: Run) -> None:
+    result = run("plan", "llama3-70b_4", "--gpu-count", "3")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1] == (
+        "DOES NOT FIT: vLLM refuses it: 3 GPUs do not divide the model's 64 attention heads. "
+        "Use a GPU count that does: 1, 2, 4, 8."
+    )
+    gemma = run("plan", "gemma2-27b_4", "--gpu-count", "6").stdout.splitlines()[-1]
+    assert "6 GPUs do not divide the model's 32 attention heads" in gemma, "heads from info"
+
+
+def test_advice_is_what_can_help(run: Run) -> None:
+    weights = run("plan", "llama3.1-405b_8", "--gpu-count", "1").stdout.splitlines()[-1]
+    assert weights.endswith(
+        "Serve it on at least 8 such GPUs (--gpu-count 8), or a quantized variant."
+    ), "a shorter context cannot help when the weights do not fit"
+    tight = run("plan", "llama3-8b", "--gpu-memory", "23", "--json")
+    longest = json.loads(tight.stdout)["max_context_tokens"]
+    assert 0 < longest < 8192
+    assert (
+        run("plan", "llama3-8b", "--gpu-memory", "23")
+        .stdout.splitlines()[-1]
+        .endswith(f"Lower --max-model-len to {longest} or less, or add GPUs.")
+    )
+
+
+def test_cpu_configs_say_they_need_no_gpu(run: Run) -> None:
+    result = run("plan", "demo-image")
+    assert (result.exit_code, result.stdout.splitlines()[0]) == (
+        0,
+        "demo-image (diffusers) on the CPU: no GPU needed",
+    )
+    assert "longest context" not in result.stdout and "per GPU" not in result.stdout
+
+
+def test_plan_refuses_nonsense_sizes_and_two_gpu_options(run: Run) -> None:
+    zero = run("plan", "llama3-70b_1", "--gpu-memory", "0")
+    assert (zero.exit_code, zero.stderr) == (
+        2,
+        "error: --gpu-memory '0' is not above zero; give one GPU's memory.\n",
+    )
+    both = run("plan", "llama3-70b_4", "--gpu-count", "4", "--gpus", "0,1,2,3")
+    assert (both.exit_code, both.stderr) == (2, "error: give --gpu-count or --gpus, not both.\n")
+    ids = run("plan", "llama3-70b_4", "--gpus", "4,5,6,7", "--json")
+    assert json.loads(ids.stdout)["gpus"] == 4, "ids count as GPUs, as start takes them"

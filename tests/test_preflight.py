@@ -23,15 +23,17 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_gated_model_without_a_token_is_refused(home: Path) -> None:
     with pytest.raises(engine.EngineError) as refused:
-        engine.token_file(GATED)
+        engine.token_source(GATED)
     assert str(refused.value).startswith("Llama3-8B is gated and no Hugging Face token was found;")
     assert str(refused.value).endswith("(huggingface-cli login), or set HF_TOKEN_FILE or HF_TOKEN.")
 
 
 def test_hf_token_in_the_environment_becomes_a_private_file(home: Path, monkeypatch) -> None:
+    """start hands HF_TOKEN over as a 0600 file (stop removes it: tests/engine)."""
     monkeypatch.setenv("HF_TOKEN", "hf_example")
-    path = engine.token_file(GATED)
-    assert path is not None and path.read_text() == "hf_example"
+    assert engine.token_source(GATED) is None, "no file of the user's: start writes one"
+    path = engine.hand_over_token(GATED.name)
+    assert path.read_text() == "hf_example"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -39,5 +41,5 @@ def test_token_file_is_used_as_it_is(home: Path, monkeypatch) -> None:
     token = home / "token"
     token.write_text("hf_from_file\n")
     monkeypatch.setenv("HF_TOKEN_FILE", str(token))
-    assert engine.token_file(GATED) == token
-    assert engine.token_file(Catalog.load()["qwen2-72b_4"]) is None, "not gated: no token"
+    assert engine.token_source(GATED) == token
+    assert engine.token_source(Catalog.load()["qwen2-72b_4"]) is None, "not gated: no token"

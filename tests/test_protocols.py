@@ -125,7 +125,7 @@ def _ollama(stream: bytes | None = None, cut: bool = False) -> ScriptedServer:
 
 
 def test_ollama_probe_passes_against_recorded_answers() -> None:
-    """Recorded responses of real Ollama: the streamed chat ends with a message-less done line."""
+    """Recorded responses of real Ollama: the streamed chat ends with an empty done line."""
     with _ollama() as server:
         verdict = protocols.probe("ollama-text", server.url, "llama3")
     assert verdict.passed, protocols.describe(verdict)
@@ -136,10 +136,41 @@ def test_ollama_probe_passes_against_recorded_answers() -> None:
     ]
 
 
+def test_the_official_ollama_client_parses_what_the_probe_accepts() -> None:
+    """Recorded responses of real Ollama, read by the `ollama` Python client: list, chat,
+    streamed chat and the healthcheck's one-token generation."""
+    import ollama
+
+    answers = {
+        ("POST", "/api/generate", "stream=false"): Answer(
+            body=(FIXTURES / "generate.json").read_bytes()
+        )
+    }
+    with _ollama() as server:
+        server.answers.update(answers)
+        client = ollama.Client(host=server.url)
+        assert [m.model for m in client.list().models] == ["codellama:13b", "llama3:latest"]
+        messages = [{"role": "user", "content": "Hello"}]
+        answer = client.chat(model="llama3", messages=messages, stream=False)
+        assert (answer.message.content, answer.done) == ("Hello! How are you today?", True)
+        chunks = list(client.chat(model="llama3", messages=messages, stream=True))
+        assert [c.message.content for c in chunks] == ["The", ""]
+        assert [c.done for c in chunks] == [False, True]
+        one = client.generate(
+            model="MiniCPM-V-2.6", prompt="hi", keep_alive="1h", options={"num_predict": 1}
+        )
+        assert (one.response, one.done, one.done_reason, one.eval_count) == (
+            "The",
+            True,
+            "length",
+            1,
+        )
+
+
 def test_ollama_model_not_pulled_is_not_listed() -> None:
     """Recorded responses of real Ollama: a name absent from /api/tags."""
     with _ollama() as server:
-        verdict = protocols.probe("ollama-text", server.url, "MiniCPM-Llama3-V2.5")
+        verdict = protocols.probe("ollama-text", server.url, "MiniCPM-V-2.6")
     assert _failures(verdict) == {"models": Failure.NOT_LISTED}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -13,8 +14,9 @@ import yaml
 
 from tests.conftest import Run, builtin_text
 from toolkit import render
-from toolkit.catalog import REPO_ROOT, Catalog, Config
+from toolkit.catalog import Catalog, Config
 from toolkit.compose import compose_command
+from toolkit.paths import REPO_ROOT
 
 NAMES = list(Catalog.load())
 VLLM_NAMES = [name for name, config in Catalog.load().items() if config.backend == "vllm"]
@@ -48,21 +50,19 @@ def test_check_fails_naming_the_file_and_the_fix_after_a_config_edit(
     )
 
 
-def test_render_removes_output_of_a_deleted_config(tmp_path: Path, monkeypatch) -> None:
-    for name in ("COMPOSE_DIR", "IMAGES_DIR"):
-        target = tmp_path / name
-        shutil.copytree(getattr(render, name), target)
-        monkeypatch.setattr(render, name, target)
-    stale = tmp_path / "COMPOSE_DIR" / "gone.yaml"
+def test_render_removes_output_of_a_deleted_config(tmp_path: Path) -> None:
+    for folder in ("compose", "images"):
+        shutil.copytree(REPO_ROOT / folder, tmp_path / folder)
+    stale = tmp_path / "compose" / "gone.yaml"
     stale.write_text(f"# {render.GENERATED_MARK} from configs/gone.yaml.\n")
-    kept = tmp_path / "COMPOSE_DIR" / "mine.yaml"
+    kept = tmp_path / "compose" / "mine.yaml"
     kept.write_text("services: {}\n")
     catalog = Catalog.load()
-    assert stale in render.check(catalog)
-    render.write(catalog)
+    assert stale in render.check(catalog, root=tmp_path)
+    render.write(catalog, root=tmp_path)
     assert not stale.exists()
     assert kept.exists(), "files without the generated header are the user's: never deleted"
-    assert render.check(catalog) == []
+    assert render.check(catalog, root=tmp_path) == []
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -80,7 +80,7 @@ def test_compose_file_is_valid_for_compose_v2(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_dockerfile_passes_hadolint(name: str, catalog: Catalog) -> None:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    path = render.dockerfile_path(catalog[name])
+    path = render.dockerfile_path(catalog, catalog[name])
     result = subprocess.run(
         [hadolint, "--failure-threshold", "info", str(path)],
         capture_output=True,
@@ -120,6 +120,9 @@ def test_compose_defaults_the_field_learned(name: str, catalog: Catalog) -> None
 def test_vllm_command_serves_the_table_name(name: str, catalog: Catalog) -> None:
     config = catalog[name]
     command = _service(catalog, config)["command"]
+    if config.nodes > 1:  # the head's script ends by exec'ing `vllm serve`
+        words = shlex.split(command[0])
+        command = words[words.index("exec") :]
     assert command[command.index("--served-model-name") + 1] == config.model
 
 

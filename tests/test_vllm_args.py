@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import render
 from toolkit.catalog import Catalog
 from toolkit.paths import REPO_ROOT
 
@@ -66,7 +65,7 @@ def parsed(parser_python: Path) -> dict[str, dict[str, object]]:
     commands = {}
     for name, config in catalog.items():
         if config.backend == "vllm":
-            command = render.server_command(catalog, config)
+            command = catalog.backend(config).server_command(config)
             commands[name] = ["--model", *command]
     return _parse(parser_python, commands)
 

@@ -1,37 +1,56 @@
 """The `toolkit` entry point.
 
-`toolkit list [--json]`, the command run most, is answered here without importing Click (about
-half of the start-up time) when its rows are cached; everything else goes to the Click CLI.
+The read-only commands run most, `list`, `show NAME` and `plan NAME` (each with or without
+`--json`, and no other option), are answered here from the cache of toolkit.index without
+importing Click or pydantic (most of their start-up time); everything else, and every cache
+miss, goes to the Click CLI, which prints the same.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
-from toolkit.paths import CATALOG_ENV
+from toolkit.paths import user_catalog
 
 
-def _fast_list(argv: list[str]) -> str | None:
-    """The output of `toolkit [--catalog DIR] list [--json]` from the cache, or None."""
-    catalog = os.environ.get(CATALOG_ENV) or None
+def _fast(argv: list[str]) -> tuple[str, int] | None:
+    """The output and exit code of a cached read-only command, or None."""
+    option = None
     if len(argv) >= 2 and argv[0] == "--catalog":
-        catalog, argv = argv[1], argv[2:]
-    if argv not in (["list"], ["list", "--json"]):
+        option, argv = argv[1], argv[2:]
+    as_json = argv[-1:] == ["--json"]
+    words = argv[:-1] if as_json else argv
+    if not words or words[0] not in ("list", "show", "plan") or len(words) > 2:
+        return None
+    if (words[0] == "list") != (len(words) == 1) or words[-1].startswith("-"):
         return None
     from toolkit import index, output
 
-    rows = index.cached_rows(catalog)
-    if rows is None:
+    answers = index.cached(user_catalog(option))
+    if answers is None:
         return None
-    return output.as_json(rows) if argv[-1] == "--json" else output.table(rows, output.LIST_COLUMNS)
+    command = words[0]
+    if command == "list":
+        rows = answers["rows"]
+        return (output.as_json(rows) if as_json else output.table(rows, output.LIST_COLUMNS)), 0
+    entry = answers[command].get(words[1])
+    if entry is None:
+        return None  # unknown names, configs without facts: the CLI says why
+    if command == "plan":
+        return (entry["json"] if as_json else entry["text"]), 0 if entry["fits"] else 1
+    if as_json:
+        return output.as_json(entry), 0
+    import yaml
+
+    return yaml.safe_dump(entry, sort_keys=False).rstrip(), 0
 
 
 def main() -> None:
-    fast = _fast_list(sys.argv[1:])
+    fast = _fast(sys.argv[1:])
     if fast is not None:
-        sys.stdout.write(fast + "\n")
-        return
+        text, code = fast
+        sys.stdout.write(text + "\n")
+        sys.exit(code)
     from toolkit.cli import cli
 
     cli(prog_name="toolkit")

@@ -17,9 +17,9 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from toolkit import render
+from toolkit import names, render
 from toolkit.catalog import Catalog, Config
-from toolkit.engine import EngineError, built_image, client
+from toolkit.dockerapi import EngineError, sdk_client, sdk_image
 
 MANIFEST = "manifest.json"
 CHUNK = 1 << 20
@@ -44,9 +44,9 @@ def export(
         raise BundleError(
             f"model directory {with_model} does not exist; pass the folder holding the weights."
         )
-    engine = client()
-    image = built_image(engine, catalog, config)
-    ref = render.image_ref(catalog, config)
+    engine = sdk_client()
+    ref = names.image_ref(config, catalog.backend(config))
+    image = sdk_image(engine, ref, config.name)
     files: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="toolkit-bundle-") as scratch:
         image_tar = Path(scratch) / "image.tar"
@@ -127,7 +127,7 @@ def verify(path: Path) -> dict[str, Any]:
 def import_(path: Path, model_dir: Path | None = None) -> dict[str, Any]:
     """Verify the whole bundle, then load the image and extract the model, if any."""
     manifest = verify(path)
-    engine = client()
+    engine = sdk_client()
     with tarfile.open(path, "r") as bundle:
         image_tar = bundle.extractfile("image.tar")
         assert image_tar is not None

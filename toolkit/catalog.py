@@ -2,26 +2,27 @@
 
 The built-in catalog lives in the repository's configs/ folder; a user catalog (``--catalog DIR``
 or ``TOOLKIT_CATALOG``) overlays it: a file with the same name replaces the built-in config, a new
-name adds one. ``configs/_backends.yaml`` pins each backend's base image and version, once.
+name adds one. ``configs/_backends.yaml`` describes each backend, once (toolkit/backends.py).
 """
 
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from collections.abc import Iterator, Mapping
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic_core import ErrorDetails
 
+from toolkit.backends import Backend
 from toolkit.errors import ToolkitError
-from toolkit.paths import BACKENDS_FILE, BUILTIN_CATALOG, CATALOG_ENV, REPO_ROOT
+from toolkit.kinds import Protocol
+from toolkit.paths import BACKENDS_FILE, CATALOG_ENV, data_root
 
-__all__ = ["BUILTIN_CATALOG", "CATALOG_ENV", "REPO_ROOT", "Catalog", "CatalogError", "Config"]
+__all__ = ["Catalog", "CatalogError", "Config", "Protocol"]
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -30,28 +31,9 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class CatalogError(ToolkitError):
-    """A catalog file is malformed, or a config name is unknown."""
+    """A catalog file is malformed, or a config name is unknown: the user's input (exit 2)."""
 
-
-class Protocol(StrEnum):
-    OPENAI_TEXT = "openai-text"
-    OLLAMA_TEXT = "ollama-text"
-    OPENAI_IMAGE = "openai-image"
-
-
-class BackendName(StrEnum):
-    VLLM = "vllm"
-    OLLAMA = "ollama"
-    DIFFUSERS = "diffusers"
-    TRANSFORMERS = "transformers"
-
-
-PROTOCOLS: dict[BackendName, Protocol] = {
-    BackendName.VLLM: Protocol.OPENAI_TEXT,
-    BackendName.OLLAMA: Protocol.OLLAMA_TEXT,
-    BackendName.DIFFUSERS: Protocol.OPENAI_IMAGE,
-    BackendName.TRANSFORMERS: Protocol.OPENAI_TEXT,
-}
+    exit_code = 2
 
 
 class Strict(BaseModel):
@@ -80,6 +62,13 @@ class Source(Strict):
         return self
 
     @property
+    def kind(self) -> Literal["hf", "modelscope", "ollama", "local"]:
+        for kind in ("hf", "modelscope", "ollama", "local"):
+            if getattr(self, kind):
+                return kind
+        raise AssertionError("a validated source has exactly one kind")
+
+    @property
     def reference(self) -> str:
         """The model reference the server loads: a repo id, an Ollama tag or a container path."""
         if self.local:
@@ -92,6 +81,8 @@ class ModelInfo(Strict):
 
     params_b: Annotated[float, Field(gt=0)]
     layers: Annotated[int, Field(gt=0)] | None = None
+    # Attention heads; where absent, hidden / head_dim (true of most models, not of Gemma 2).
+    heads: Annotated[int, Field(gt=0)] | None = None
     kv_heads: Annotated[int, Field(gt=0)] | None = None
     head_dim: Annotated[int, Field(gt=0)] | None = None
     hidden: Annotated[int, Field(gt=0)] | None = None
@@ -112,14 +103,23 @@ FlagName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
+def attention_heads(info: ModelInfo) -> int | None:
+    if info.heads:
+        return info.heads
+    if info.hidden and info.head_dim and info.hidden % info.head_dim == 0:
+        return info.hidden // info.head_dim
+    return None
+
+
 class Config(Strict):
     """One catalog entry: everything needed to render, build, start and probe one service."""
 
     name: str
     model: str
     protocol: Protocol
-    backend: BackendName
-    gpus: Annotated[int, Field(ge=0, le=8)]
+    backend: str
+    gpus: Annotated[int, Field(ge=0, le=8)]  # per node
+    nodes: Annotated[int, Field(ge=1, le=64)] = 1  # hosts the model spans (multi_node backends)
     source: Source
     info: ModelInfo | None = None
     gated: bool = False
@@ -133,55 +133,82 @@ class Config(Strict):
     description: str = ""
 
     @model_validator(mode="after")
-    def _coherent(self) -> Self:
-        allowed = PROTOCOLS[self.backend]
-        if self.protocol != allowed:
+    def _coherent(self, info: ValidationInfo) -> Self:
+        backends: dict[str, Backend] = (info.context or {})["backends"]
+        backend = backends.get(self.backend)
+        if backend is None:
+            raise _FieldError(
+                "backend", f"unknown backend '{self.backend}'; allowed: {', '.join(backends)}"
+            )
+        if self.protocol not in backend.protocols:
+            allowed = ", ".join(backend.protocols)
             raise _FieldError(
                 "protocol",
                 f"backend '{self.backend}' cannot serve '{self.protocol}'; allowed: {allowed}",
             )
-        tp = self.engine_args.get("tensor-parallel-size")
+        kind = self.source.kind
+        if kind not in backend.sources:
+            raise _FieldError(
+                f"source.{kind}",
+                f"the {self.backend} backend does not take it; "
+                f"give one of {', '.join(backend.sources)}",
+            )
+        if self.engine_args and not backend.engine_args:
+            raise _FieldError(
+                "engine_args",
+                f"the {self.backend} backend takes no engine arguments; remove them",
+            )
+        if self.nodes > 1 and not backend.multi_node:
+            raise _FieldError(
+                "nodes", f"the {self.backend} backend cannot span hosts; set nodes: 1"
+            )
+        flag, stages = backend.parallel_flag, backend.pipeline_flag
+        # A multi_node backend has both flags (Backend checks it), so every nodes > 1 lands here.
+        if flag and stages and (self.nodes > 1 or stages in self.engine_args):
+            self._check_parallelism(flag, stages)
+            return self
+        tp = self.engine_args.get(flag) if flag else None
         if tp is not None and tp != self.gpus:
             raise _FieldError(
-                "engine_args.tensor-parallel-size",
+                f"engine_args.{flag}",
                 f"{tp} disagrees with gpus: {self.gpus}; set it to the GPU count",
             )
-        if self.backend == BackendName.VLLM and self.gpus > 1 and tp is None:
+        if flag and self.gpus > 1 and tp is None:
             raise _FieldError(
-                "engine_args.tensor-parallel-size",
-                f"missing for a {self.gpus}-GPU vLLM config; set it to {self.gpus}",
+                f"engine_args.{flag}",
+                f"missing for a {self.gpus}-GPU {self.backend} config; set it to {self.gpus}",
             )
-        if self.source.ollama and self.backend != BackendName.OLLAMA:
-            raise _FieldError(
-                "source.ollama", f"only the ollama backend takes it, not {self.backend}"
-            )
-        if self.backend == BackendName.OLLAMA and not (self.source.ollama or self.source.local):
-            raise _FieldError("source", "the ollama backend needs source.ollama or source.local")
-        if self.backend == BackendName.TRANSFORMERS and not self.source.local:
-            raise _FieldError("source", "the transformers backend serves a local directory only")
         return self
+
+    def _check_parallelism(self, tp_flag: str, pp_flag: str) -> None:
+        """Across nodes (or with pipeline stages), TP x PP must use every GPU of every node."""
+        sizes = []
+        for flag in (tp_flag, pp_flag):
+            value = self.engine_args.get(flag, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise _FieldError(f"engine_args.{flag}", f"{value!r} is not a positive integer")
+            sizes.append(value)
+        tp, pp = sizes
+        per_node = max(1, self.gpus)  # on CPU each node runs one worker
+        if tp * pp != per_node * self.nodes:
+            raise _FieldError(
+                f"engine_args.{pp_flag}",
+                f"{tp_flag} {tp} x {pp_flag} {pp} = {tp * pp} disagrees "
+                f"with gpus {self.gpus} x nodes {self.nodes} = {per_node * self.nodes}; "
+                "make the product the total GPU count (TP per node, PP across nodes)",
+            )
+
+    @property
+    def total_gpus(self) -> int:
+        """GPUs over all nodes: `gpus` is the count on each node."""
+        return self.gpus * self.nodes
 
     @property
     def project(self) -> str:
         """The Compose project name: the config name with characters Compose refuses replaced."""
-        return "toolkit-" + self.name.replace(".", "-")
+        from toolkit.names import project
 
-
-class Backend(Strict):
-    """Pinned base image and packages of one backend (configs/_backends.yaml)."""
-
-    name: BackendName
-    base: Annotated[str, Field(pattern=r"^[a-z0-9./_-]+:[A-Za-z0-9._-]+$")]
-    container_port: Annotated[int, Field(ge=1, le=65535)]
-    packages: dict[str, str] = {}
-
-    @property
-    def version(self) -> str:
-        """The backend's version, the default image tag: its package's, else the base's tag."""
-        for package, version in self.packages.items():
-            if package.split("[")[0] == self.name.value:
-                return version
-        return self.base.rsplit(":", 1)[1]
+        return project(self.name)
 
 
 class _FieldError(ValueError):
@@ -210,30 +237,38 @@ def _show(path: Path) -> str:
         return str(path)
 
 
-def _explain(path: Path, exc: ValidationError, model: type[BaseModel]) -> CatalogError:
-    err = exc.errors()[0]
+def _explain(
+    path: Path, exc: ValidationError, model: type[BaseModel], prefix: str = ""
+) -> CatalogError:
+    """Every validation error of one file, each as "field: what is wrong and what is allowed"."""
+    problems = [_describe(err, model, prefix) for err in exc.errors()]
+    if len(problems) == 1:
+        return CatalogError(f"{_show(path)}: {problems[0]}.")
+    listing = "\n".join(f"    {problem}" for problem in problems)
+    return CatalogError(f"{_show(path)}: {len(problems)} problems; fix each:\n{listing}")
+
+
+def _describe(err: ErrorDetails, model: type[BaseModel], prefix: str) -> str:
     parts = [str(p) for p in err["loc"]]
     if len(parts) >= 2 and parts[-1] == "[key]":
-        parent = ".".join(parts[:-2])
-        return CatalogError(
-            f"{_show(path)}: field '{parent}': key {parts[-2]!r} is not allowed ({err['msg']})."
-        )
-    loc = ".".join(parts)
+        parent = prefix + ".".join(parts[:-2])
+        return f"field '{parent}': key {parts[-2]!r} is not allowed ({err['msg']})"
+    loc = prefix + ".".join(parts)
     ctx = err.get("ctx") or {}
     cause = ctx.get("error")
     if isinstance(cause, _FieldError):
-        return CatalogError(f"{_show(path)}: field '{cause.field}': {cause}.")
+        return f"field '{prefix}{cause.field}': {cause}"
     kind = err["type"]
     if kind == "extra_forbidden":
         owner = _model_at(model, err["loc"][:-1])
         allowed = ", ".join(f for f in owner.model_fields if f != "name") if owner else ""
-        return CatalogError(f"{_show(path)}: unknown key '{loc}'; allowed keys: {allowed}.")
+        return f"unknown key '{loc}'; allowed keys: {allowed}"
     if kind == "missing":
-        return CatalogError(f"{_show(path)}: field '{loc}' is required; add it.")
+        return f"field '{loc}' is required; add it"
     message = str(cause) if cause else err["msg"]
     where = f"field '{loc}'" if loc else "file"
-    got = f", got {err['input']!r}" if loc and kind != "value_error" else ""
-    return CatalogError(f"{_show(path)}: {where}: {message}{got}.")
+    got = f", got {err['input']!r}" if parts and kind != "value_error" else ""
+    return f"{where}: {message}{got}"
 
 
 def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
@@ -257,33 +292,42 @@ def _config_files(directory: Path) -> Iterator[Path]:
 
 
 class Catalog(Mapping[str, Config]):
-    """All configs by name, the user catalog laid over the built-in one."""
+    """All configs by name, the user catalog laid over the built-in one.
+
+    A broken config file does not hide the others: its error is kept, raised when that config is
+    asked for, and raised with every other one by `check()` for commands that need them all.
+    """
 
     def __init__(
         self,
         configs: dict[str, Config],
-        backends: dict[BackendName, Backend],
+        backends: dict[str, Backend],
         sources: dict[str, Path],
+        errors: dict[str, CatalogError] | None = None,
     ) -> None:
         self._configs = dict(sorted(configs.items()))
         self.backends = backends
         self.sources = sources
+        self.errors = dict(sorted((errors or {}).items()))
 
     @classmethod
     def load(cls, user_dir: str | Path | None = None) -> Catalog:
-        user = user_dir if user_dir is not None else os.environ.get(CATALOG_ENV) or None
-        dirs = [BUILTIN_CATALOG]
-        if user:
-            user_path = Path(user)
+        """The built-in catalog, with the user's directory (if any) laid over it."""
+        builtin = data_root() / "configs"
+        dirs = [builtin]
+        if user_dir:
+            user_path = Path(user_dir)
             if not user_path.is_dir():
+                what = "is a file, not a directory" if user_path.exists() else "does not exist"
                 raise CatalogError(
-                    f"catalog directory {user_path} does not exist; "
-                    f"create it or fix --catalog / {CATALOG_ENV}."
+                    f"catalog directory {user_path} {what}; "
+                    f"point --catalog / {CATALOG_ENV} at a directory of config files."
                 )
             dirs.append(user_path)
-        backends = _load_backends(BUILTIN_CATALOG / BACKENDS_FILE)
+        backends = _load_backends(builtin / BACKENDS_FILE)
         configs: dict[str, Config] = {}
         sources: dict[str, Path] = {}
+        errors: dict[str, CatalogError] = {}
         for directory in dirs:
             seen: dict[str, Path] = {}
             for path in _config_files(directory):
@@ -294,15 +338,33 @@ class Catalog(Mapping[str, Config]):
                         f"(also {_show(seen[name])}); keep one of the two files."
                     )
                 seen[name] = path
-                configs[name] = load_config(path)
                 sources[name] = path
-        return cls(configs, backends, sources)
+                configs.pop(name, None)
+                errors.pop(name, None)
+                try:
+                    configs[name] = load_config(path, backends)
+                except CatalogError as exc:
+                    errors[name] = exc
+        return cls(configs, backends, sources, errors)
+
+    def check(self) -> None:
+        """Raise every config file's error at once, for commands that need the whole catalog."""
+        if len(self.errors) == 1:
+            raise next(iter(self.errors.values()))
+        if self.errors:
+            raise CatalogError(
+                f"{len(self.errors)} config files have errors; fix each:\n"
+                + "\n".join(f"  {exc}" for exc in self.errors.values())
+            )
 
     def __getitem__(self, name: str) -> Config:
         try:
             return self._configs[name]
         except KeyError:
-            raise CatalogError(unknown_name_message(name, list(self._configs))) from None
+            if name in self.errors:
+                raise self.errors[name] from None
+            known = [*self._configs, *self.errors]
+            raise CatalogError(unknown_name_message(name, known)) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._configs)
@@ -320,7 +382,7 @@ def unknown_name_message(name: str, known: list[str]) -> str:
     return f"unknown config '{name}'; {hint}Run 'toolkit list' to see every config."
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path, backends: dict[str, Backend]) -> Config:
     """Load and validate one config file; the config's name is the file's stem."""
     name = path.stem
     if not NAME_PATTERN.match(name):
@@ -336,25 +398,21 @@ def load_config(path: Path) -> Config:
             f"{_show(path)}: unknown key 'name'; the config name is the file name ({name})."
         )
     try:
-        return Config.model_validate({"name": name, **data})
+        return Config.model_validate({"name": name, **data}, context={"backends": backends})
     except ValidationError as exc:
         raise _explain(path, exc, Config) from None
 
 
-def _load_backends(path: Path) -> dict[BackendName, Backend]:
+def _load_backends(path: Path) -> dict[str, Backend]:
     data = _read_yaml(path)
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not data:
         raise CatalogError(f"{_show(path)}: expected a mapping of backend names.")
-    backends: dict[BackendName, Backend] = {}
+    backends: dict[str, Backend] = {}
     for key, value in data.items():
-        if key not in set(BackendName):
-            allowed = ", ".join(BackendName)
-            raise CatalogError(f"{_show(path)}: unknown backend '{key}'; allowed: {allowed}.")
+        if not isinstance(value, dict):
+            raise CatalogError(f"{_show(path)}: backend '{key}' must be a mapping of fields.")
         try:
-            backends[BackendName(key)] = Backend.model_validate({"name": key, **value})
+            backends[key] = Backend.model_validate({"name": key, **value})
         except ValidationError as exc:
-            raise _explain(path, exc, Backend) from None
-    missing = set(BackendName) - set(backends)
-    if missing:
-        raise CatalogError(f"{_show(path)}: backends missing: {', '.join(sorted(missing))}.")
+            raise _explain(path, exc, Backend, prefix=f"{key}.") from None
     return backends

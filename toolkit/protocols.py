@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from toolkit.errors import ToolkitError
+from toolkit.kinds import Protocol
 
 PROMPT = "Hello!"
 IMAGE_PROMPT = "A cat holding a sign that says hello world"
@@ -394,9 +395,7 @@ def probe(
             ("image-url", lambda: openai_image(client, model, size, "url")),
         ]
     else:
-        raise ToolkitError(
-            f"unknown protocol '{protocol}'; use openai-text, ollama-text or openai-image."
-        )
+        raise ToolkitError(f"unknown protocol '{protocol}'; use one of {', '.join(Protocol)}.")
     try:
         first = _timed("models", lambda: _require_listed(listed(), model, listing))
         verdict.checks.append(first)
@@ -405,6 +404,42 @@ def probe(
     finally:
         client.close()
     return verdict
+
+
+EXAMPLE_IMAGE_SIZE = "256x256"  # a size a CPU answers in seconds, and a GPU at once
+_SAVE_PNG = (
+    "import base64, json, sys; "
+    "open('image.png', 'wb').write(base64.b64decode(json.load(sys.stdin)['data'][0]['b64_json'])); "
+    "print('saved image.png')"
+)
+
+
+def example_request(protocol: str, url: str, model: str) -> str:
+    """A curl command sending the seed's request, ready to paste (an image is saved to a file)."""
+    import shlex
+
+    body: dict[str, Any]
+    if protocol == Protocol.OLLAMA_TEXT:
+        path = "/api/chat"
+        body = {"model": model, "messages": _ollama_messages(), "stream": False}
+    elif protocol == Protocol.OPENAI_IMAGE:
+        path = "/v1/images/generations"
+        body = {
+            "model": model,
+            "prompt": IMAGE_PROMPT,
+            "size": EXAMPLE_IMAGE_SIZE,
+            "response_format": "b64_json",
+        }
+    else:
+        path = "/v1/chat/completions"
+        body = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}
+    command = (
+        f"curl -s {url}{path} -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(json.dumps(body))}"
+    )
+    if protocol == Protocol.OPENAI_IMAGE:
+        command += f" | python3 -c {shlex.quote(_SAVE_PNG)}"
+    return command
 
 
 def describe(verdict: Verdict) -> str:

@@ -16,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from toolkit import names
 from toolkit.catalog import Catalog, Config
-from toolkit.engine import EngineError, built_image, client, git
+from toolkit.dockerapi import EngineError, sdk_client, sdk_image
+from toolkit.git import git_or
 
 ATTEMPTS = 3
 AUTH_WORDS = ("unauthorized", "authentication required", "denied", "no basic auth")
@@ -29,6 +31,17 @@ UNREACHABLE_WORDS = (
     "dial tcp",
     "name or service not known",
 )
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    """Where and how `push` (and `build --push`) pushes."""
+
+    registries: tuple[str, ...]
+    namespace: str = "toolkit"
+    extra_tags: tuple[str, ...] = ()
+    latest: bool = False
+    auth: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,7 @@ def tags(
     """The tags one push gives an image, in a fixed order, without duplicates."""
     day = today or dt.datetime.now(dt.UTC).date()
     result = [catalog.backend(config).version]
-    commit = git("rev-parse", "HEAD")
+    commit = git_or("", "rev-parse", "HEAD")
     if commit:
         result.append(f"sha-{commit[:12]}")
     result.append(day.strftime("%Y%m%d"))
@@ -57,29 +70,33 @@ def tags(
     return list(dict.fromkeys(result))
 
 
+def repository(registry: str, namespace: str, config: Config) -> str:
+    """Where a config's image lives in a registry: REGISTRY/NAMESPACE/<config>."""
+    return f"{registry.rstrip('/')}/{namespace}/{config.name}"
+
+
 def push(
     catalog: Catalog,
     config: Config,
-    registries: list[str],
-    namespace: str,
-    tag_list: list[str],
-    auth: dict[str, str] | None = None,
+    options: PushOptions,
     progress: Callable[[str], None] = lambda _: None,
 ) -> list[Pushed]:
     """Tag the built image for every registry and tag, push each, return refs with digests."""
-    engine = client()
-    image = built_image(engine, catalog, config)
+    engine = sdk_client()
+    image = sdk_image(engine, names.image_ref(config, catalog.backend(config)), config.name)
+    auth = options.auth
+    tag_list = tags(catalog, config, options.extra_tags, options.latest)
     pushed = []
-    for registry in registries:
-        repository = f"{registry.rstrip('/')}/{namespace}/{config.name}"
+    for registry in options.registries:
+        target = repository(registry, options.namespace, config)
         for tag in tag_list:
-            image.tag(repository, tag)
+            image.tag(target, tag)
             try:
-                digest = _push_with_retries(engine, repository, tag, registry, auth, progress)
+                digest = _push_with_retries(engine, target, tag, registry, auth, progress)
             except EngineError:
-                engine.images.remove(f"{repository}:{tag}", noprune=True)  # the tag only
+                engine.images.remove(f"{target}:{tag}", noprune=True)  # the tag only
                 raise
-            pushed.append(Pushed(f"{repository}:{tag}", digest))
+            pushed.append(Pushed(f"{target}:{tag}", digest))
     return pushed
 
 

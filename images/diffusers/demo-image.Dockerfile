@@ -41,7 +41,7 @@ ENV HF_HOME="/cache/huggingface" \
 
 EXPOSE 8000
 LABEL org.opencontainers.image.title="demo-image" \
-      org.opencontainers.image.description="CPU demo of the openai-image path - a tiny local diffusers pipeline on the project's server." \
+      org.opencontainers.image.description="CPU demo of the openai-image path - a tiny local FLUX pipeline on the project's server." \
       org.opencontainers.image.version="0.42.1" \
       io.github.model-serving-toolkit.config="demo-image" \
       io.github.model-serving-toolkit.model="Tiny-Diffusion" \

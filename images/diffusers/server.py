@@ -1,14 +1,22 @@
 """An OpenAI Images API server for any diffusers text-to-image pipeline.
 
     POST /v1/images/generations   {"prompt", "model"?, "n"?, "size"?, "response_format"?}
-    GET  /v1/images/files/{id}    a generated PNG, for response_format "url"
+    GET  /v1/images/files/{id}    a generated PNG, for response_format "url"; with an API key
+                                  set, its URL is signed and expires, so a browser opens it
     GET  /v1/models               the served model, once the pipeline is loaded
     GET  /health                  200 when loaded, 503 while loading, 500 if loading failed
 
 Configuration comes from the environment (the rendered Dockerfile sets it from the catalog):
 TOOLKIT_MODEL (a Hugging Face repo id or a local directory), TOOLKIT_REVISION, TOOLKIT_SERVED_NAME,
 TOOLKIT_DEVICE (cuda or cpu), TOOLKIT_DTYPE, TOOLKIT_STEPS, TOOLKIT_GUIDANCE, TOOLKIT_CPU_OFFLOAD,
-and TOOLKIT_API_KEY (when set, the /v1 paths require it as a bearer token).
+TOOLKIT_API_KEY (when set, the /v1 paths require it as a bearer token) and TOOLKIT_URL_SECONDS
+(how long a signed image URL stays valid, default 300).
+
+Sizes the pipeline would silently change are refused: FLUX packs 2x2 latent patches, so its sides
+must be multiples of twice the VAE's downscale (16); a UNet pipeline needs multiples of 8.
+
+Signed URLs: `?expires=UNIX&signature=HMAC-SHA256(file id, expires)` under a secret made anew by
+each process. The API key never appears in a URL; a restart invalidates every link.
 A gated model's token is read by huggingface_hub from HF_TOKEN_PATH, never from this code.
 """
 
@@ -17,9 +25,12 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import hashlib
+import hmac
 import inspect
 import io
 import logging
+import math
 import os
 import secrets
 import sys
@@ -39,6 +50,7 @@ from pydantic import BaseModel, Field
 log = logging.getLogger("diffusers-server")
 MAX_SIDE = 2048
 KEPT_FILES = 64
+FILES_PATH = "/v1/images/files/"
 
 
 @dataclass
@@ -52,6 +64,7 @@ class Settings:
     guidance: float = 3.5
     cpu_offload: bool = False
     api_key: str = ""
+    url_seconds: int = 300
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -66,6 +79,7 @@ class Settings:
             guidance=float(env.get("TOOLKIT_GUIDANCE", "3.5")),
             cpu_offload=env.get("TOOLKIT_CPU_OFFLOAD", "") in ("1", "true"),
             api_key=env.get("TOOLKIT_API_KEY", ""),
+            url_seconds=int(env.get("TOOLKIT_URL_SECONDS", "300")),
         )
 
 
@@ -84,6 +98,22 @@ class State:
     error: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     files: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
+    multiple: int = 8  # each side of an image, from the pipeline once loaded
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    def signature(self, file_id: str, expires: int) -> str:
+        message = f"{file_id}.{expires}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+    def link_error(self, file_id: str, expires: str, signature: str) -> str | None:
+        """Why a signed image URL does not open, or None when it does."""
+        if not expires.isdigit() or not secrets.compare_digest(
+            self.signature(file_id, int(expires)), signature
+        ):
+            return "the image URL's signature is wrong; use the URL exactly as it was returned"
+        if int(expires) <= time.time():
+            return "the image URL has expired; generate the image again"
+        return None
 
 
 def load_pipeline(settings: Settings) -> Any:
@@ -103,13 +133,34 @@ def load_pipeline(settings: Settings) -> Any:
     return pipeline
 
 
-def parse_size(size: str) -> tuple[int, int]:
+def size_multiple(pipeline: Any) -> int:
+    """The side multiple a pipeline keeps as asked: FLUX-style pipelines pack 2x2 latent
+    patches (vae_scale_factor x 2), a transformer with a patch size patchifies by it (SD3), a
+    UNet pipeline needs vae_scale_factor; never below 8, which every pipeline's check wants."""
+    factor = int(getattr(pipeline, "vae_scale_factor", 8))
+    transformer = getattr(pipeline, "transformer", None)
+    patch = int(getattr(getattr(transformer, "config", None), "patch_size", 1) or 1)
+    if hasattr(pipeline, "_pack_latents"):
+        patch = 2
+    return math.lcm(8, factor * patch)
+
+
+def parse_size(size: str, multiple: int = 8) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in size.lower().split("x"))
     except ValueError:
         raise _invalid(f"size '{size}' is not WIDTHxHEIGHT, e.g. 1024x1024", "size") from None
-    if not (8 <= width <= MAX_SIDE and 8 <= height <= MAX_SIDE) or width % 8 or height % 8:
-        raise _invalid(f"size '{size}': each side must be a multiple of 8 up to {MAX_SIDE}", "size")
+    if not (multiple <= width <= MAX_SIDE and multiple <= height <= MAX_SIDE):
+        raise _invalid(
+            f"size '{size}': each side must be a multiple of {multiple} up to {MAX_SIDE}", "size"
+        )
+    if width % multiple or height % multiple:
+        resized = f"{width - width % multiple}x{height - height % multiple}"
+        raise _invalid(
+            f"size '{size}': each side must be a multiple of {multiple} up to {MAX_SIDE}; "
+            f"this pipeline would resize it to {resized}",
+            "size",
+        )
     return width, height
 
 
@@ -125,7 +176,9 @@ def create_app(settings: Settings, load: Any = load_pipeline) -> FastAPI:
     def loader() -> None:
         started = time.monotonic()
         try:
-            state.pipeline = load(settings)
+            pipeline = load(settings)
+            state.multiple = size_multiple(pipeline)
+            state.pipeline = pipeline
         except Exception as exc:  # reported by /health and the log, then the process exits
             state.error = f"{type(exc).__name__}: {exc}"
             log.error("loading %s failed: %s", settings.model, state.error)
@@ -143,8 +196,26 @@ def create_app(settings: Settings, load: Any = load_pipeline) -> FastAPI:
 
     @app.middleware("http")
     async def require_api_key(request: Request, call_next: Any) -> Any:
-        """With TOOLKIT_API_KEY set, every /v1 path needs `Authorization: Bearer <key>`."""
+        """With TOOLKIT_API_KEY set, every /v1 path needs `Authorization: Bearer <key>`, except
+        an image file asked with a valid signature (a link a browser can open)."""
         expected = f"Bearer {settings.api_key}"
+        query = request.query_params
+        if settings.api_key and request.url.path.startswith(FILES_PATH) and "signature" in query:
+            file_id = request.url.path[len(FILES_PATH) :].removesuffix(".png")
+            error = state.link_error(file_id, query.get("expires", ""), query["signature"])
+            if error:
+                return JSONResponse(
+                    {
+                        "error": {
+                            "message": error,
+                            "type": "invalid_request_error",
+                            "param": None,
+                            "code": "invalid_signature",
+                        }
+                    },
+                    status_code=403,
+                )
+            return await call_next(request)
         if (
             settings.api_key
             and request.url.path.startswith("/v1/")
@@ -213,7 +284,7 @@ def create_app(settings: Settings, load: Any = load_pipeline) -> FastAPI:
                     "code": None,
                 },
             )
-        width, height = parse_size(body.size)
+        width, height = parse_size(body.size, state.multiple)
         images = _run(state, body.prompt, width, height, body.n)
         data = []
         for image in images:
@@ -227,7 +298,11 @@ def create_app(settings: Settings, load: Any = load_pipeline) -> FastAPI:
                     state.files[file_id] = png.getvalue()
                     while len(state.files) > KEPT_FILES:
                         state.files.popitem(last=False)
-                data.append({"url": str(request.url_for("image_file", file_id=file_id))})
+                url = str(request.url_for("image_file", file_id=file_id))
+                if settings.api_key:
+                    expires = int(time.time()) + settings.url_seconds
+                    url += f"?expires={expires}&signature={state.signature(file_id, expires)}"
+                data.append({"url": url})
         return {"created": int(time.time()), "data": data}
 
     @app.get("/v1/images/files/{file_id}.png", name="image_file")

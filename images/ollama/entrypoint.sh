@@ -4,25 +4,46 @@
 #   TOOLKIT_SERVED_NAME   the name clients send
 #   TOOLKIT_OLLAMA_SOURCE an Ollama library tag to pull, or empty when /models/local
 #                         holds a Modelfile (with its GGUF files) to `ollama create` from
+# `docker stop` sends SIGTERM and, 10 s later, SIGKILL. A shell defers a trap until its
+# foreground command ends, so every long step runs in the background and the shell waits on
+# it: the trap then runs at once, forwards the signal to the step and the server, and waits
+# for both to exit.
 set -eu
+
+step=""
+stop() {
+  trap - TERM INT
+  [ -z "$step" ] || kill -TERM "$step" 2>/dev/null || true
+  kill -TERM "$server" 2>/dev/null || true
+  wait
+  exit 143
+}
+# Run one command as a step that SIGTERM interrupts; its exit status is the step's.
+run() {
+  "$@" &
+  step=$!
+  wait "$step"
+  step=""
+}
 
 ollama serve &
 server=$!
-trap 'kill "$server"' TERM INT
+trap stop TERM INT
 
 until ollama list >/dev/null 2>&1; do
   kill -0 "$server" 2>/dev/null || exit 1
-  sleep 1
+  run sleep 1
 done
 
 if ! ollama show "$TOOLKIT_SERVED_NAME" >/dev/null 2>&1; then
   if [ -n "${TOOLKIT_OLLAMA_SOURCE:-}" ]; then
     echo "pulling $TOOLKIT_OLLAMA_SOURCE as $TOOLKIT_SERVED_NAME"
-    ollama pull "$TOOLKIT_OLLAMA_SOURCE"
-    ollama cp "$TOOLKIT_OLLAMA_SOURCE" "$TOOLKIT_SERVED_NAME"
+    run ollama pull "$TOOLKIT_OLLAMA_SOURCE"
+    run ollama cp "$TOOLKIT_OLLAMA_SOURCE" "$TOOLKIT_SERVED_NAME"
   else
     echo "creating $TOOLKIT_SERVED_NAME from /models/local/Modelfile"
-    cd /models/local && ollama create "$TOOLKIT_SERVED_NAME" -f Modelfile
+    cd /models/local
+    run ollama create "$TOOLKIT_SERVED_NAME" -f Modelfile
   fi
 fi
 echo "model $TOOLKIT_SERVED_NAME ready"

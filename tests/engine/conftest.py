@@ -11,12 +11,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from toolkit import engine
 from toolkit.cli import cli
+from toolkit.dockerapi import Engine, sdk_client
 from toolkit.paths import REPO_ROOT
 
 BASE_IMAGE = os.environ.get("TOOLKIT_TEST_BASE_IMAGE", "toolkit-local/python:3.11-bookworm")
@@ -30,13 +32,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def docker() -> object:
+def docker() -> Any:
+    """The Docker SDK, for the tests' own look at containers and images."""
     try:
-        return engine.client()
+        engine.connect()
     except engine.EngineError as exc:
         if os.environ.get("CI"):
             pytest.fail(f"engine tests must run in CI, and {exc}")
         pytest.skip(str(exc))
+    return sdk_client()
+
+
+@pytest.fixture(scope="session")
+def engine_api(docker: Any) -> Engine:
+    """The toolkit's own Engine API client, on the same engine."""
+    return engine.connect()
 
 
 def toolkit(
@@ -97,7 +107,7 @@ def with_local_model(source: Path, name: str, model_dir: Path, catalog: Path) ->
 def demo_catalog(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Path:
     """The demo configs, pointed at this session's tiny models."""
     catalog = tmp_path_factory.mktemp("catalog")
-    for name, model in (("demo-image", "tiny-diffusion"), ("demo-text", "Tiny-Llama")):
+    for name, model in (("demo-image", "tiny-flux"), ("demo-text", "Tiny-Llama")):
         with_local_model(REPO_ROOT / "configs", name, tiny_models / model, catalog)
     return catalog
 

@@ -44,7 +44,9 @@ def test_diffusers_demo_end_to_end(docker, built: Path, stopped_after) -> None:
     assert docker.volumes.get("toolkit-model-cache"), "the shared model cache survives stop"
 
 
-def test_text_demo_probe_and_seed_scripts(docker, built: Path, stopped_after) -> None:
+def test_text_demo_probe_bench_and_seed_scripts(
+    docker, built: Path, stopped_after, tmp_path: Path
+) -> None:
     port = free_port()
     stopped_after.append(("demo-text", built))
     assert toolkit("start", "demo-text", "--port", str(port), catalog=built).exit_code == 0
@@ -52,6 +54,23 @@ def test_text_demo_probe_and_seed_scripts(docker, built: Path, stopped_after) ->
     probe = toolkit("probe", "demo-text", "--json", catalog=built)
     assert probe.exit_code == 0, probe.output
     assert json.loads(probe.stdout)["verdict"] == "pass"
+
+    out = tmp_path / "bench.json"
+    bench = toolkit("bench", "demo-text", "--requests", "3", "--warmup", "0",
+                    "--output-tokens", "4", "--json", str(out), catalog=built)  # fmt: skip
+    assert bench.exit_code == 0, bench.output
+    doc = json.loads(out.read_text())
+    assert doc["levels"][0]["completed"] == 3, doc["levels"][0]["error_examples"]
+    target = doc["target"]
+    shown = json.loads(toolkit("show", "demo-text", "--json", catalog=built).stdout)
+    assert (target["url"], target["config"], target["backend"], target["image"]) == (
+        f"http://127.0.0.1:{port}",
+        "demo-text",
+        "transformers",
+        shown["image"],
+    )
+    image = docker.images.get(target["image"])
+    assert target["image_digest"] == (image.attrs["RepoDigests"] or [image.id])[0]
 
     env = {"PORT": str(port), "PATH": "/usr/bin:/bin"}
     request = subprocess.run(
@@ -168,7 +187,7 @@ def test_start_refuses_gpu_configs_without_an_nvidia_runtime(docker) -> None:
     )
 
 
-def test_gpus_held_by_a_running_service_are_refused(docker, base_image: str) -> None:
+def test_gpus_held_by_a_running_service_are_refused(docker, engine_api, base_image: str) -> None:
     label = "io.github.model-serving-toolkit"
     holder = docker.containers.run(
         base_image,
@@ -177,9 +196,9 @@ def test_gpus_held_by_a_running_service_are_refused(docker, base_image: str) -> 
         labels={f"{label}.config": "qwen2-72b_4", f"{label}.gpus": "2,3"},
     )
     try:
-        engine.check_gpus_free(docker, ["0", "1"])
+        engine.check_gpus_free(engine_api, ["0", "1"])
         with pytest.raises(engine.EngineError) as refused:
-            engine.check_gpus_free(docker, ["3", "4"])
+            engine.check_gpus_free(engine_api, ["3", "4"])
         assert str(refused.value) == (
             "GPU(s) 3 are held by qwen2-72b_4; pick others with --gpus or stop that service first."
         )
@@ -187,17 +206,23 @@ def test_gpus_held_by_a_running_service_are_refused(docker, base_image: str) -> 
         holder.remove(force=True)
 
 
-def test_start_refuses_twice_and_a_missing_model_directory(
+def test_start_is_idempotent_and_refuses_other_settings_or_a_missing_model_directory(
     docker, built: Path, tmp_path: Path, stopped_after
 ) -> None:
     stopped_after.append(("demo-image", built))
     port = free_port()
     assert toolkit("start", "demo-image", "--port", str(port), catalog=built).exit_code == 0
-    again = toolkit("start", "demo-image", "--port", str(free_port()), catalog=built)
-    assert again.exit_code == 1
-    assert again.stderr.startswith("error: demo-image is already running (container ")
-    assert again.stderr.endswith(
-        "run 'toolkit stop demo-image' first, or 'toolkit probe demo-image'.\n"
+    same = toolkit("start", "demo-image", "--port", str(port), catalog=built)
+    assert (same.exit_code, same.stdout.splitlines()[0]) == (
+        0,
+        f"demo-image is already running at http://127.0.0.1:{port} with the same settings.",
+    )
+    other = free_port()
+    again = toolkit("start", "demo-image", "--port", str(other), catalog=built)
+    assert (again.exit_code, again.stderr) == (
+        1,
+        f"error: demo-image is already running, but it runs with port {port}, not {other}; "
+        "run 'toolkit stop demo-image' first to start it with other settings.\n",
     )
     toolkit("stop", "demo-image", catalog=built)
 

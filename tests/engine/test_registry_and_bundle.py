@@ -14,6 +14,7 @@ import pytest
 
 from tests.engine.conftest import leftovers, toolkit, with_local_model
 from tests.servers import free_port, wait_until
+from toolkit.paths import REPO_ROOT
 
 IMAGE = "toolkit/demo-image:0.42.1"
 
@@ -78,6 +79,15 @@ def test_push_and_pull_back_with_identical_digests(docker, built: Path, tmp_path
         assert tags[2].isdigit() and len(tags[2]) == 8 and tags[3] == "ci"
         assert "latest" not in tags, "latest moves only on request"
         assert len(set(pushed.values())) == 1, "every tag names the same manifest"
+        subjects = subprocess.run(
+            [str(REPO_ROOT / "scripts" / "attestation-subjects.sh")],
+            input=result.stdout,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        digest = next(iter(pushed.values())).removeprefix("sha256:")
+        assert subjects == f"{digest}  {host}/test/demo-image\n", "CI attests this digest"
 
         reference = f"{host}/test/demo-image:0.42.1"
         for ref in pushed:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.engine.conftest import leftovers, toolkit
 from tests.servers import free_port
-from toolkit import render
+from toolkit import names, render
 from toolkit.catalog import Catalog
 
 CANARY = "hf_canaryTOKENdoNotLeak0123456789"
@@ -55,7 +55,7 @@ def test_token_and_ca_bundle_land_nowhere(
 
     ref = "toolkit/canary-image:0.42.1"
     container = docker.containers.list(
-        filters={"label": f"{render.LABEL_PREFIX}.config=canary-image"}
+        filters={"label": f"{names.LABEL_PREFIX}.config=canary-image"}
     )[0]
     # The token did reach the server, as a secret file.
     assert container.exec_run("cat /run/secrets/hf_token").output.decode() == CANARY

@@ -101,9 +101,9 @@ def _endpoint(
     from toolkit.bench.service import describe
     from toolkit.cli import service_endpoint
 
-    url, catalog, config = service_endpoint(ctx, name)
-    target = Target(url, config.protocol.value, config.model, options["api_key"])
-    return target, describe(catalog, config)
+    service, catalog, config = service_endpoint(ctx, name)
+    target = Target(service.url, service.protocol, service.model, options["api_key"])
+    return target, describe(service, catalog, config)
 
 
 def _settings(options: dict[str, Any]) -> Any:

@@ -1,0 +1,352 @@
+"""The Kubernetes target: golden files, schemas, kustomize, hardening, quoting, the CLI.
+
+No API server runs here (none installs from the registries this machine reaches): every manifest
+is validated offline with kubernetes-validate's bundled schemas of Kubernetes
+toolkit.kubernetes.KUBERNETES_VERSION in strict mode, the LeaderWorkerSet with jsonschema against
+its CRD's vendored openAPIV3Schema (tests/fixtures/lws), and every directory is built with the
+real `kubectl kustomize`. On a real cluster: `kubectl apply --dry-run=server -k DIR`, then apply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.conftest import Run, builtin_text
+from toolkit import kubernetes, render
+from toolkit.catalog import Catalog
+from toolkit.paths import REPO_ROOT
+
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+GOLDEN = FIXTURES / "kubernetes"
+# One GPU, several GPUs on one host, CPU only, and two hosts.
+GOLDEN_CONFIGS = ["llama3-8b", "llama3-70b_4", "demo-image", "llama3.1-405b_16"]
+IMAGES = kubernetes.Images("registry.example", "my-org")
+NAMES = list(Catalog.load())
+
+
+def _manifests(files: dict[Path, str]) -> list[dict[str, Any]]:
+    docs = []
+    for path, text in files.items():
+        if path.name != "kustomization.yaml":
+            docs.extend(d for d in yaml.safe_load_all(text) if d)
+    return docs
+
+
+def _pods(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    if doc["kind"] == "Deployment":
+        return [doc["spec"]["template"]["spec"]]
+    if doc["kind"] == "LeaderWorkerSet":
+        group = doc["spec"]["leaderWorkerTemplate"]
+        return [group["leaderTemplate"]["spec"], group["workerTemplate"]["spec"]]
+    return []
+
+
+def _lws_validator() -> jsonschema.Draft202012Validator:
+    """The CRD's schema, with unknown fields refused as server-side strict validation does."""
+    schema = json.loads((FIXTURES / "lws" / "leaderworkerset-v1.schema.json").read_text())
+
+    def close(node: Any) -> None:
+        if isinstance(node, dict):
+            if (
+                "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
+                node["additionalProperties"] = False
+            for value in node.values():
+                close(value)
+        elif isinstance(node, list):
+            for value in node:
+                close(value)
+
+    close(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("name", GOLDEN_CONFIGS)
+def test_rendering_matches_the_golden_files(catalog: Catalog, name: str) -> None:
+    """To accept a deliberate change: TOOLKIT_UPDATE_GOLDEN=1 pytest tests/test_kubernetes.py."""
+    files = kubernetes.config_files(catalog, catalog[name], IMAGES)
+    directory = GOLDEN / kubernetes.resource_name(catalog[name])
+    if os.environ.get("TOOLKIT_UPDATE_GOLDEN"):
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        for file_name, text in files.items():
+            (directory / file_name).write_text(text, encoding="utf-8")
+    on_disk = {p.name: p.read_text(encoding="utf-8") for p in directory.iterdir()}
+    assert on_disk == files
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_manifest_passes_the_pinned_kubernetes_schemas_strictly(
+    catalog: Catalog, name: str
+) -> None:
+    files = kubernetes.outputs(catalog, [name], IMAGES, ingress_host="models.example.com")
+    docs = _manifests(files)
+    kinds = sorted(d["kind"] for d in docs)
+    workload = "LeaderWorkerSet" if catalog[name].nodes > 1 else "Deployment"
+    assert workload in kinds and "Service" in kinds and "Ingress" in kinds
+    for doc in docs:
+        if doc["kind"] == "LeaderWorkerSet":
+            _lws_validator().validate(doc)
+        else:
+            kubernetes_validate.validate(doc, kubernetes.KUBERNETES_VERSION, strict=True)
+
+
+def test_strict_validation_refuses_an_unknown_field(catalog: Catalog) -> None:
+    """The checks above would catch a misspelt field: both validators refuse one."""
+    docs = _manifests(kubernetes.outputs(catalog, ["llama3.1-405b_16"], IMAGES))
+    service = next(d for d in docs if d["kind"] == "Service")
+    service["spec"]["clusterIp"] = "None"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(service, kubernetes.KUBERNETES_VERSION, strict=True)
+    lws = next(d for d in docs if d["kind"] == "LeaderWorkerSet")
+    lws["spec"]["leaderWorkerTemplate"]["sise"] = 2
+    with pytest.raises(jsonschema.ValidationError, match="'sise' was unexpected"):
+        _lws_validator().validate(lws)
+
+
+def _kubectl() -> str:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        if os.environ.get("CI"):
+            pytest.fail("kubectl is missing: scripts/ensure-test-tools.sh installs it")
+        pytest.skip("kubectl is not installed (scripts/ensure-test-tools.sh installs it)")
+    return kubectl
+
+
+def test_kubectl_kustomize_builds_every_config_directory(catalog: Catalog, tmp_path: Path) -> None:
+    kubectl = _kubectl()
+    written = kubernetes.write(catalog, None, tmp_path, False, "registry.example")
+    directories = sorted({p.parent for p in written} - {tmp_path})
+    assert len(directories) == len(catalog)
+    for directory in directories:
+        built = subprocess.run(
+            [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=False
+        )
+        assert built.returncode == 0, f"{directory}: {built.stderr}"
+        docs = [d for d in yaml.safe_load_all(built.stdout) if d]
+        assert {d["kind"] for d in docs} >= {"Service"}
+        assert all(d["metadata"]["name"].startswith("toolkit-") for d in docs)
+
+
+def test_kubectl_kustomize_builds_the_whole_catalog(catalog: Catalog, tmp_path: Path) -> None:
+    kubectl = _kubectl()
+    version = subprocess.run(
+        [kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True, check=True
+    )
+    minor = int(json.loads(version.stdout)["clientVersion"]["minor"].rstrip("+"))
+    if minor < 21:
+        pytest.skip(
+            f"kubectl 1.{minor} (Debian 12's kubernetes-client) bundles kustomize v2.0.3, which "
+            "takes no directories as resources; the per-config directories are built above"
+        )
+    kubernetes.write(catalog, None, tmp_path, False, "registry.example")
+    everything = subprocess.run(
+        [kubectl, "kustomize", str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    kinds = [d["kind"] for d in yaml.safe_load_all(everything.stdout) if d]
+    assert kinds.count("Service") == len(catalog)
+    assert kinds.count("LeaderWorkerSet") == 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pods_are_hardened_and_hold_what_the_config_asks(catalog: Catalog, name: str) -> None:
+    config = catalog[name]
+    docs = _manifests(kubernetes.outputs(catalog, [name], IMAGES))
+    pods = [pod for doc in docs for pod in _pods(doc)]
+    assert len(pods) == (2 if config.nodes > 1 else 1)
+    uid = catalog.backend(config).run_as_uid
+    for pod in pods:
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["securityContext"].get("runAsNonRoot", False) is (uid is not None)
+        assert pod["securityContext"].get("runAsUser") == uid
+        assert pod["automountServiceAccountToken"] is False
+        (container,) = pod["containers"]
+        assert container["image"] == f"registry.example/my-org/{name}:" + (
+            catalog.backend(config).version
+        )
+        security = container["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        limits = container.get("resources", {}).get("limits", {})
+        assert limits.get("nvidia.com/gpu", 0) == config.gpus
+        env = {e["name"]: e for e in container["env"]}
+        assert "HF_TOKEN" not in env, "the token is a mounted file, never an env value"
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert mounts["cache"] == "/cache"
+        if config.gated:
+            assert env["HF_TOKEN_PATH"]["value"] == mounts["hf-token"] == "/run/secrets/hf_token"
+        else:
+            assert "hf-token" not in mounts
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        if config.shm_size or config.gpus > 1:
+            assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
+            assert mounts["dshm"] == "/dev/shm"
+    leader = pods[0]["containers"][0]
+    startup = leader["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= config.startup_seconds
+    assert "exec" in leader["readinessProbe"] and "exec" in leader["livenessProbe"]
+
+
+def test_multi_node_config_is_a_leader_worker_set_of_one_ray_cluster(catalog: Catalog) -> None:
+    config = catalog["llama3.1-405b_16"]
+    docs = _manifests(kubernetes.outputs(catalog, [config.name], IMAGES))
+    lws = next(d for d in docs if d["kind"] == "LeaderWorkerSet")
+    group = lws["spec"]["leaderWorkerTemplate"]
+    assert group["size"] == config.nodes == 2
+    assert group["restartPolicy"] == "RecreateGroupOnPodRestart"
+    assert group["volumeClaimTemplates"][0]["metadata"]["name"] == "cache"
+    worker = group["workerTemplate"]["spec"]["containers"][0]
+    assert worker["command"] == ["ray", "start", "--address=$(LWS_LEADER_ADDRESS):6379", "--block"]
+    assert "readinessProbe" not in worker, "only the leader serves"
+    shell, flag, script = group["leaderTemplate"]["spec"]["containers"][0]["command"]
+    assert (shell, flag) == ("sh", "-c")
+    lines = script.splitlines()
+    assert lines[1] == "ray start --head --port=6379 --disable-usage-stats"
+    serve = shlex.split(lines[-1])
+    assert serve[:3] == ["exec", "vllm", "serve"]
+    assert serve[serve.index("--tensor-parallel-size") + 1] == "8"
+    assert serve[serve.index("--pipeline-parallel-size") + 1] == "2"
+    wait = shlex.split(script[script.index("python3 -c") : script.index("\nexec ")])
+    assert wait[-2:] == ["2", "16"], "waits for both nodes and all 16 GPUs"
+    service = next(d for d in docs if d["kind"] == "Service")
+    assert service["spec"]["selector"]["leaderworkerset.sigs.k8s.io/worker-index"] == "0"
+    assert not any(d["kind"] == "PersistentVolumeClaim" for d in docs)
+
+
+def test_hostile_values_stay_quoted(user_catalog) -> None:
+    hostile = "x\"\n  evil: true\n'; $(reboot) `id` #"
+    data = yaml.safe_load(builtin_text("llama3.1-405b_16"))
+    data |= {"model": hostile, "description": hostile, "env": {"TOOLKIT_NOTE": hostile}}
+    data["engine_args"]["chat-template"] = hostile
+    text = yaml.safe_dump(data)
+    catalog = Catalog.load(user_catalog("llama3.1-405b_16.yaml", text))
+    config = catalog["llama3.1-405b_16"]
+    files = kubernetes.outputs(catalog, [config.name], IMAGES)
+    docs = _manifests(files)
+    assert sorted(d["kind"] for d in docs) == ["LeaderWorkerSet", "Service"]
+    lws = next(d for d in docs if d["kind"] == "LeaderWorkerSet")
+    assert lws["metadata"]["annotations"]["org.opencontainers.image.description"] == hostile
+    assert "io.github.model-serving-toolkit.model" not in lws["metadata"]["labels"], (
+        "a value that is not a label value goes to the annotations only"
+    )
+    leader = lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]
+    assert {"name": "TOOLKIT_NOTE", "value": hostile} in leader["env"]
+    words = shlex.split(leader["command"][2])
+    serve = words[words.index("exec") :]
+    assert serve[:3] == ["exec", "vllm", "serve"]
+    assert serve[serve.index("--served-model-name") + 1] == hostile
+    assert serve[serve.index("--chat-template") + 1] == hostile
+    _lws_validator().validate(lws)
+
+
+def test_readiness_probe_passes_only_once_the_real_server_lists_the_model(
+    catalog: Catalog, tiny_models: Path
+) -> None:
+    """The demo-image manifest's exec probe, run against the project's real diffusers server."""
+    from tests.servers import diffusers_server
+
+    docs = _manifests(kubernetes.outputs(catalog, ["demo-image"], IMAGES))
+    container = _pods(next(d for d in docs if d["kind"] == "Deployment"))[0]["containers"][0]
+    command = container["readinessProbe"]["exec"]["command"]
+    assert command[-1] == "TOOLKIT_API_KEY"
+
+    def probe(url: str, model: str, key: str | None) -> int:
+        argv = [*command[:-3], f"{url}/v1/models", model, command[-1]]
+        env = {k: v for k, v in os.environ.items() if k != "TOOLKIT_API_KEY"}
+        if key is not None:
+            env["TOOLKIT_API_KEY"] = key
+        return subprocess.run(argv, env=env, capture_output=True, check=False).returncode
+
+    with diffusers_server(tiny_models / "tiny-diffusion", api_key="k3y") as url:
+        assert probe(url, "Tiny-Diffusion", "k3y") == 0
+        assert probe(url, "Another-Model", "k3y") == 1, "answering is not listing this model"
+        assert probe(url, "Tiny-Diffusion", None) != 0, "the server refuses a probe without key"
+
+
+ERRORS = {
+    "no registry": (
+        ["render", "--target", "kubernetes", "-o", "{out}"],
+        "the kubernetes target needs --registry HOST: the registry `toolkit push` pushed the "
+        "images to.",
+    ),
+    "no output": (
+        ["render", "--target", "kubernetes", "--registry", "r.example"],
+        "the kubernetes target needs --output DIR: the folder to write to.",
+    ),
+    "check": (
+        ["render", "--target", "kubernetes", "--check", "-o", "{out}", "--registry", "r.example"],
+        "--check compares the repository's files; drop it with --target kubernetes.",
+    ),
+    "kubernetes options without the target": (
+        ["render", "-o", "{out}", "--registry", "r.example"],
+        "--registry, --namespace, --tag and --ingress-host go with --target kubernetes.",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ERRORS))
+def test_bad_options_are_one_sentence(run: Run, tmp_path: Path, case: str) -> None:
+    args, message = ERRORS[case]
+    result = run(*[a.replace("{out}", str(tmp_path / "out")) for a in args])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_writes_one_directory_per_config_and_keeps_foreign_files(
+    run: Run, tmp_path: Path
+) -> None:
+    out = tmp_path / "k8s"
+    args = ["render", "--target", "kubernetes", "-o", str(out), "--registry", "r.example"]
+    result = run(*args, "llama3-8b", "flux.1-dev")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"rendered 9 files for 2 configs in {out}\n"
+    top = yaml.safe_load((out / "kustomization.yaml").read_text())
+    assert top["resources"] == ["toolkit-flux-1-dev", "toolkit-llama3-8b"]
+    (out / "toolkit-llama3-8b" / "notes.txt").write_text("mine")
+    refused = run(*args)
+    assert refused.exit_code == 2
+    assert refused.stderr == (
+        f"error: {out} holds files the toolkit did not write "
+        f"({out / 'toolkit-llama3-8b' / 'notes.txt'}); choose an empty folder or one it "
+        "rendered before.\n"
+    )
+    (out / "toolkit-llama3-8b" / "notes.txt").unlink()
+    assert run(*args).exit_code == 0
+    assert len([p for p in out.iterdir() if p.is_dir()]) == len(NAMES)
+
+
+def test_an_unusable_name_is_refused(user_catalog, catalog: Catalog) -> None:
+    long_name = "a" * 56
+    directory = user_catalog(f"{long_name}.yaml", builtin_text("llama3-8b"))
+    with pytest.raises(kubernetes.KubernetesError) as raised:
+        kubernetes.outputs(Catalog.load(directory), [long_name], IMAGES)
+    assert str(raised.value) == (
+        f"config name '{long_name}' makes the Kubernetes name 'toolkit-{long_name}', which is "
+        "not a DNS label (at most 63 characters, ending in a letter or digit); rename the config."
+    )
+    user_catalog("llama3_8b.yaml", builtin_text("llama3-8b"))
+    with pytest.raises(kubernetes.KubernetesError) as twins:
+        kubernetes.outputs(Catalog.load(directory), ["llama3-8b", "llama3_8b"], IMAGES)
+    assert str(twins.value) == (
+        "configs 'llama3-8b' and 'llama3_8b' both become the Kubernetes name "
+        "'toolkit-llama3-8b'; rename one of them."
+    )
+
+
+def test_generated_files_carry_the_mark(catalog: Catalog) -> None:
+    files = kubernetes.outputs(catalog, ["demo-text"], IMAGES, ingress_host="h.example")
+    assert all(text.startswith(f"# {render.GENERATED_MARK}") for text in files.values())
