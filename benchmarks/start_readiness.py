@@ -15,10 +15,12 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
-from toolkit import engine, protocols
+from toolkit import engine, protocols, render
 from toolkit.catalog import Catalog
 from toolkit.compose import compose_command
 from toolkit.paths import REPO_ROOT
@@ -44,8 +46,10 @@ class ReadyWatcher(threading.Thread):
 def one_run(name: str, use_toolkit: bool) -> float:
     catalog = Catalog.load()
     config = catalog[name]
-    _, service = engine.preflight(catalog, config, engine.StartOptions())
-    watcher = ReadyWatcher(config.protocol.value, service.url, config.model)
+    launch = engine.checks(engine.connect(), catalog, config, engine.StartOptions())
+    compose_file = Path(tempfile.mkdtemp()) / f"{name}.yaml"
+    compose_file.write_text(render.render_compose(catalog, config), encoding="utf-8")
+    watcher = ReadyWatcher(config.protocol.value, launch.service.url, config.model)
     watcher.start()
     if use_toolkit:
         command = [str(REPO_ROOT / ".venv/bin/toolkit"), "start", name]
@@ -56,14 +60,14 @@ def one_run(name: str, use_toolkit: bool) -> float:
             "--project-directory",
             str(REPO_ROOT / "compose"),
             "-f",
-            str(service.compose_file),
+            str(compose_file),
             "-p",
             config.project,
             "up",
             "-d",
             "--wait",
         ]
-        env = service.env
+        env = launch.env
     try:
         subprocess.run(command, check=True, capture_output=True, env={**os.environ, **(env or {})})
         returned = time.perf_counter()
@@ -73,7 +77,7 @@ def one_run(name: str, use_toolkit: bool) -> float:
         return returned - watcher.ready_at
     finally:
         watcher.stop.set()
-        engine.stop(config)
+        engine.stop(config.name)
 
 
 def main() -> None:

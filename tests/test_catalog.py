@@ -57,7 +57,7 @@ def test_gpu_count_follows_the_name_suffix(
 
 def test_list_prints_a_table(run: Run) -> None:
     lines = run("list").stdout.splitlines()
-    assert lines[0].split() == ["NAME", "MODEL", "PROTOCOL", "BACKEND", "GPUS"]
+    assert lines[0].split() == ["NAME", "MODEL", "PROTOCOL", "BACKEND", "GPUS", "BUILT", "RUNNING"]
     assert any(line.split()[:2] == ["llama3-70b_4", "Llama3-70B"] for line in lines)
 
 
@@ -133,9 +133,9 @@ def test_bad_config_is_refused_naming_file_and_field(run: Run, user_catalog, cas
     directory = user_catalog("bad.yaml", text)
     result = run("--catalog", str(directory), "list")
     assert result.exit_code == 2
-    assert result.stdout == ""
     assert message in result.stderr
     assert result.stderr.count("\n") == 1, "one sentence, one line"
+    assert "llama3-70b_4" in result.stdout, "the configs that load are still listed"
 
 
 def test_duplicate_config_name_is_refused(run: Run, user_catalog) -> None:
@@ -175,3 +175,25 @@ def test_user_catalog_overlays_and_adds(run: Run, user_catalog) -> None:
         run("show", "llama3-8b", "--json", env={"TOOLKIT_CATALOG": str(directory)}).stdout
     )
     assert shown["port"] == 1099
+
+
+def test_every_error_of_a_file_and_of_the_catalog_comes_at_once(run: Run, user_catalog) -> None:
+    text = builtin_text("llama3-8b").replace("gpus: 1", "gpus: four") + "gpu: 2\n"
+    user_catalog("broken.yaml", text)
+    directory = user_catalog("other.yaml", "model: [unclosed\n")
+    result = run("--catalog", str(directory), "render", "--check")
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: 2 config files have errors; fix each:"
+    assert lines[1].endswith("broken.yaml: 2 problems; fix each:")
+    assert "unknown key 'gpu'" in result.stderr and "got 'four'" in result.stderr
+    assert "other.yaml: not valid YAML at line 2, column 1" in result.stderr
+
+
+def test_a_broken_user_file_blocks_only_its_own_config(run: Run, user_catalog) -> None:
+    directory = user_catalog("broken.yaml", "model: [unclosed\n")
+    shown = run("--catalog", str(directory), "show", "demo-text", "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["name"] == "demo-text"
+    broken = run("--catalog", str(directory), "show", "broken")
+    assert broken.exit_code == 2
+    assert "broken.yaml: not valid YAML at line 2, column 1" in broken.stderr

@@ -96,3 +96,64 @@ def test_list_cache_notices_an_edited_config(tmp_path, user_catalog) -> None:
     (directory / "mine.yaml").write_text(builtin_text("llama3-8b").replace("Llama3-8B", "Edited"))
     os.utime(directory / "mine.yaml", ns=(1, 1))
     assert "Edited" in _toolkit(tmp_path, "list", catalog=str(directory)).stdout
+
+
+def test_top_level_help_lists_commands_in_workflow_order_untruncated(run: Run) -> None:
+    listing = run("--help").stdout.split("Commands:\n")[1].splitlines()
+    names = [line.split()[0] for line in listing if line.strip()]
+    assert names == [
+        "list", "show", "plan", "build", "push", "start", "probe", "status", "logs", "stop",
+        "render", "ci-matrix", "export", "import", "version",
+    ]  # fmt: skip
+    assert not any(line.rstrip().endswith("...") for line in listing), "no cut summaries"
+
+
+UNKNOWN = [
+    ["show", "nope"],
+    ["plan", "nope"],
+    ["build", "nope"],
+    ["start", "nope"],
+    ["probe", "nope"],
+    ["status", "nope"],
+    ["logs", "nope"],
+    ["stop", "nope"],
+    ["export", "nope", "-o", "x.bundle"],
+    ["render", "nope"],
+]
+
+
+@pytest.mark.parametrize("args", UNKNOWN, ids=lambda a: a[0])
+def test_an_unknown_name_is_a_usage_error_for_every_command(run: Run, args: list[str]) -> None:
+    result = run(*args)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: unknown config 'nope'; Run 'toolkit list' to see every config.\n",
+    )
+
+
+def test_usage_errors_are_one_line_and_exit_2(run: Run) -> None:
+    cases = {
+        ("start", "demo-text", "--gpus", "abc"): "error: Invalid value for '--gpus': 'abc' is "
+        "not a list of GPU ids; write them like 0 or 4,5,6,7 (see 'cli start --help').\n",
+        ("start", "demo-text", "--bind", "notanip"): "error: Invalid value for '--bind': "
+        "'notanip' is not an IP address; use 127.0.0.1 (default) or 0.0.0.0 "
+        "(see 'cli start --help').\n",
+        (
+            "probe",
+            "--url",
+            "http://127.0.0.1:1",
+            "--protocol",
+            "openai-image",
+            "--model",
+            "M",
+            "--size",
+            "big",
+        ): "error: Invalid value for '--size': 'big' is not an image size; "
+        "write it like 512x512 (see 'cli probe --help').\n",
+        ("logs", "demo-text", "--tail", "-5"): "error: Invalid value for '--tail': -5 is not "
+        "in the range x>=0 (see 'cli logs --help').\n",
+        ("list", "--nope"): "error: No such option '--nope' (see 'cli list --help').\n",
+    }
+    for args, message in cases.items():
+        result = run(*args)
+        assert (result.exit_code, result.stderr) == (2, message), args

@@ -31,13 +31,14 @@ def _fast(argv: list[str]) -> tuple[str, int] | None:
         return None
     command = words[0]
     if command == "list":
-        rows = answers["rows"]
+        rows = index.with_engine(answers["rows"])
         return (output.as_json(rows) if as_json else output.table(rows, output.LIST_COLUMNS)), 0
     entry = answers[command].get(words[1])
     if entry is None:
         return None  # unknown names, configs without facts: the CLI says why
     if command == "plan":
         return (entry["json"] if as_json else entry["text"]), 0 if entry["fits"] else 1
+    entry = index.show_with_engine(entry)
     if as_json:
         return output.as_json(entry), 0
     import yaml

@@ -74,7 +74,7 @@ class ToolkitGroup(click.Group):
             _fail(str(exc), exc.exit_code)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "toolkit"
-            _fail(f"{exc.format_message()} (see '{command} --help').", 2)
+            _fail(f"{exc.format_message().rstrip('.')} (see '{command} --help').", 2)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
         except (KeyboardInterrupt, click.Abort):
@@ -134,16 +134,27 @@ def cli(ctx: click.Context, catalog_dir: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @pass_state
 def list_(state: State, as_json: bool) -> None:
-    """List every config: name, model, protocol, backend and GPUs.
+    """List every config, whether its image is built, where it runs.
 
     \b
     Examples:
       toolkit list
       toolkit list --json | jq -r '.[].name'
     """
-    from toolkit.index import list_rows
+    from toolkit.index import list_rows, rows_of, with_engine
 
-    rows = list_rows(state.catalog_dir)
+    try:
+        rows = list_rows(state.catalog_dir)
+    except ToolkitError:
+        # A broken config file hides none of the others: list them, then say what is broken.
+        catalog = state.catalog  # a wrong catalog directory raises here
+        _print_rows(with_engine(rows_of(catalog)), as_json)
+        catalog.check()
+        raise
+    _print_rows(with_engine(rows), as_json)
+
+
+def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         _echo_json(rows)
     else:
@@ -155,7 +166,7 @@ def list_(state: State, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
 @pass_state
 def show(state: State, name: str, as_json: bool) -> None:
-    """Show one config as the toolkit resolved it: defaults filled in, image named.
+    """Show one config as resolved: defaults, image, sizes.
 
     \b
     Examples:
@@ -164,7 +175,7 @@ def show(state: State, name: str, as_json: bool) -> None:
     """
     from toolkit import index
 
-    data = index.show_data(state.catalog, name)
+    data = index.show_with_engine(index.show_data(state.catalog, name))
     _remember(state)
     if as_json:
         _echo_json(data)
@@ -221,7 +232,7 @@ def plan(
     model_source: str | None,
     as_json: bool,
 ) -> None:
-    """Say whether a config fits its GPUs: memory per GPU, longest context.
+    """Say whether a config fits its GPUs, and with what context.
 
     Exit status 0 when it fits, 1 when it does not, 2 for a usage error. Needs no GPU and no
     network (unless --model names a Hugging Face repo).
@@ -390,7 +401,7 @@ def build(
     as_json: bool,
     push_to: PushOptions,
 ) -> None:
-    """Build a config's image from its rendered Dockerfile, with OCI labels.
+    """Build a config's image from its rendered Dockerfile.
 
     The image is tagged toolkit/NAME:VERSION locally (VERSION: the backend's pinned version).
 
@@ -423,7 +434,10 @@ def build(
 @push_options
 @pass_state
 def push(state: State, name: str, as_json: bool, push_to: PushOptions) -> None:
-    """Push a built image under its version, sha-<commit> and date tags; print each digest.
+    """Push a built image under tags that never move.
+
+    Tags: the backend version, sha-<commit> and the date (and latest with --latest); each
+    pushed reference is printed with its digest.
 
     \b
     Examples:
@@ -523,7 +537,8 @@ def start(
     config = state.config(name)
     options = engine.StartOptions(gpus, port, bind, timeout, not no_wait, force, api_key)
     began = time.monotonic()
-    started = engine.start(state.catalog, config, options, engine.stderr_progress)
+    with output.Waiting(sys.stderr) as waiting:
+        started = engine.start(state.catalog, config, options, waiting.show)
     service = started.service
     elapsed = time.monotonic() - began
     if as_json:
@@ -552,13 +567,20 @@ def start(
 
 
 def _service(state: State, name: str) -> Service | None:
-    """The running service of this name (from its labels), None if it does not run; an unknown
-    name that does not run either is a usage error."""
+    """The running service of this name, from its container's labels (so one started from
+    another catalog is found too); None if it does not run. A name that neither runs nor is in
+    the catalog is a usage error (exit 2), whether or not an engine answers."""
     from toolkit import engine
 
-    service = engine.running_service(name)
-    if service is None:
-        state.config(name)  # unknown names: "did you mean", exit 2
+    known = name in state.catalog or name in state.catalog.errors
+    try:
+        service = engine.running_service(name)
+    except engine.EngineError:
+        if not known:
+            state.config(name)  # "unknown config ..., did you mean"
+        raise
+    if service is None and not known:
+        state.config(name)
     return service
 
 
@@ -623,7 +645,9 @@ def probe(
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Smoke-test a running model over its protocol; exit 0 pass, 1 fail, 2 usage.
+    """Smoke-test a running model over its protocol.
+
+    Exit status 0 when every check passes, 1 when one fails, 2 for a usage error.
 
     \b
     Examples:
@@ -668,7 +692,7 @@ def _size(value: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @pass_state
 def status(state: State, name: str | None, as_json: bool) -> None:
-    """Show running toolkit services: config, state, health, URL, GPUs, uptime, restarts.
+    """Show what runs: state, health, URL, GPUs, uptime.
 
     \b
     Examples:
@@ -677,9 +701,9 @@ def status(state: State, name: str | None, as_json: bool) -> None:
     """
     from toolkit import engine
 
+    if name:
+        _service(state, name)  # an unknown name: exit 2
     rows = engine.status(name)
-    if name and not rows:
-        state.config(name)  # unknown names: "did you mean", exit 2
     if as_json:
         _echo_json(rows)
     elif rows:
@@ -707,7 +731,7 @@ def status(state: State, name: str | None, as_json: bool) -> None:
 )
 @pass_state
 def logs(state: State, name: str, follow: bool, tail: int, all_lines: bool) -> None:
-    """Print a service's log lines (healthcheck access lines left out).
+    """Print a service's log lines, healthchecks left out.
 
     \b
     Examples:
@@ -740,7 +764,7 @@ def logs(state: State, name: str, follow: bool, tail: int, all_lines: bool) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_state
 def stop(state: State, name: str, volumes: bool, as_json: bool) -> None:
-    """Stop a service and remove its containers and network; safe to repeat.
+    """Stop a service and remove its containers; safe to repeat.
 
     \b
     Examples:
@@ -802,7 +826,7 @@ def render(
     tag: str | None,
     ingress_host: str | None,
 ) -> None:
-    """Regenerate compose files and Dockerfiles, or Kubernetes manifests, from the catalog.
+    """Render compose files and Dockerfiles, or Kubernetes manifests.
 
     \b
     Examples:
@@ -880,7 +904,9 @@ def ci_matrix(state: State, changed_since: str | None) -> None:
 )
 @pass_state
 def export_(state: State, name: str, bundle_path: Path, with_model: Path | None) -> None:
-    """Write an air-gapped bundle: the image, the compose file, checksums, optionally weights.
+    """Write an air-gapped bundle of a built image.
+
+    The bundle holds the image, the compose file, checksums and, optionally, the weights.
 
     \b
     Examples:
@@ -901,7 +927,7 @@ def export_(state: State, name: str, bundle_path: Path, with_model: Path | None)
     help="Where to put carried model weights (default: ./<config>-model).",
 )
 def import_(bundle_file: Path, model_dir: Path | None) -> None:
-    """Verify every checksum of a bundle, then load its image (and weights).
+    """Verify a bundle's checksums, then load its image.
 
     \b
     Examples:
@@ -920,7 +946,7 @@ def import_(bundle_file: Path, model_dir: Path | None) -> None:
 @cli.command()
 @pass_state
 def version(state: State) -> None:
-    """Print the toolkit's, the Docker engine's, Compose's and each backend pin's versions.
+    """Print the versions of the toolkit, engine, Compose, backends.
 
     \b
     Examples:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.errors import ToolkitError
+from toolkit.names import label
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 API_VERSION = "v1.41"  # Docker Engine 20.10 (Debian 12's docker.io) and every newer engine
@@ -253,3 +254,29 @@ def sdk_image(client: Any, ref: str, name: str) -> Any:
         return client.images.get(ref)
     except Exception:
         raise not_built(ref, name) from None
+
+
+@dataclass(frozen=True)
+class View:
+    """What the engine holds of the toolkit's: built images (size in bytes), running ports."""
+
+    images: dict[str, int]
+    running: dict[str, int]
+
+
+def view(timeout: float = 2.0) -> View | None:
+    """A quick look for `list` and `show`; None where no engine answers."""
+    only_ours = {"filters": json.dumps({"label": [label("config")]})}
+    try:
+        engine = Engine(timeout=timeout)
+        images = engine.json("/images/json", only_ours)
+        found = engine.json("/containers/json", only_ours)
+    except (EngineError, ValueError):
+        return None
+    sizes = {tag: int(i.get("Size", 0)) for i in images for tag in i.get("RepoTags") or []}
+    running = {
+        c["Labels"].get(label("config"), ""): int(c["Labels"].get(label("port")) or 0)
+        for c in found
+        if c.get("State") == "running"
+    }
+    return View(sizes, running)

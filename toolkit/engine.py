@@ -314,7 +314,8 @@ def _same_settings(running: Service, wanted: Service) -> str | None:
 
 # --- start -------------------------------------------------------------------------------------
 
-Progress = Callable[[str], None]
+# Called while start waits: seconds since the container started, and what is happening.
+Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -427,7 +428,6 @@ def _wait(
     from toolkit import protocols
 
     started = time.monotonic()
-    last_report = 0.0
     while True:
         if protocols.model_listed(service.protocol, service.url, config.model, api_key):
             return
@@ -448,9 +448,7 @@ def _wait(
                 f"its last log lines:\n{tail}\nThe service was stopped; raise "
                 "--timeout if the model needs longer to load.",
             )
-        if elapsed - last_report >= 5 or last_report == 0:
-            progress(f"[{elapsed:5.1f} s] waiting for {config.model}: {_last_line(engine, found)}")
-            last_report = elapsed or 1e-9
+        progress(elapsed, f"waiting for {config.model}: {_last_line(engine, found)}")
         time.sleep(POLL_SECONDS)
 
 

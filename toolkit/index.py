@@ -63,16 +63,45 @@ def list_rows(user_dir: str | None) -> list[dict[str, Any]]:
 
 
 def show_data(catalog: Catalog, name: str) -> dict[str, Any]:
-    """One config as `toolkit show` prints it: the name first, the image it builds, its file."""
-    from toolkit import names
+    """One config as `toolkit show` prints it: the name first, the image it builds, its file,
+    and how much the first start downloads."""
+    from toolkit import names, plan
 
     config = catalog[name]
     backend = catalog.backend(config)
     data: dict[str, Any] = config.model_dump(mode="json")
     data["image"] = names.image_ref(config, backend)
     data["backend_base_image"] = backend.base
+    if config.info and not config.source.local:
+        data["download_gib"] = round(plan.weights_gib(config.info), 1)
     data["file"] = str(catalog.sources[config.name])
     return data
+
+
+def with_engine(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`list`'s rows with what the engine holds: whether the image is built, and the port the
+    service runs on (false: not running); both null where no engine answers."""
+    from toolkit.dockerapi import view
+
+    seen = view()
+    return [
+        row
+        | {
+            "built": None if seen is None else row["image"] in seen.images,
+            "running": None if seen is None else seen.running.get(row["name"], False),
+        }
+        for row in rows
+    ]
+
+
+def show_with_engine(data: dict[str, Any]) -> dict[str, Any]:
+    """`show`'s data with the disk its image takes, where the engine holds it."""
+    from toolkit.dockerapi import view
+
+    seen = view()
+    if seen is not None and data["image"] in seen.images:
+        return data | {"image_disk_gib": round(seen.images[data["image"]] / 2**30, 2)}
+    return data | {"image_disk_gib": None}
 
 
 def plan_answer(catalog: Catalog, name: str) -> dict[str, Any]:
@@ -88,19 +117,27 @@ def plan_answer(catalog: Catalog, name: str) -> dict[str, Any]:
     }
 
 
+def rows_of(catalog: Catalog) -> list[dict[str, Any]]:
+    """`list`'s rows of the configs that loaded."""
+    from toolkit import names
+
+    return [
+        {
+            "name": c.name,
+            "model": c.model,
+            "protocol": c.protocol.value,
+            "backend": c.backend,
+            "gpus": c.gpus,
+            "image": names.image_ref(c, catalog.backend(c)),
+        }
+        for c in catalog.values()
+    ]
+
+
 def store(user_dir: str | None, catalog: Catalog) -> dict[str, Any]:
     """Compute every cached answer of a catalog that loaded without error, and store them."""
     answers: dict[str, Any] = {
-        "rows": [
-            {
-                "name": c.name,
-                "model": c.model,
-                "protocol": c.protocol.value,
-                "backend": c.backend,
-                "gpus": c.gpus,
-            }
-            for c in catalog.values()
-        ],
+        "rows": rows_of(catalog),
         "show": {name: show_data(catalog, name) for name in catalog},
         "plan": {name: plan_answer(catalog, name) for name in catalog if catalog[name].info},
     }

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import shutil
+from types import TracebackType
+from typing import Any, TextIO
 
-LIST_COLUMNS = ["name", "model", "protocol", "backend", "gpus"]
+LIST_COLUMNS = ["name", "model", "protocol", "backend", "gpus", "built", "running"]
 
 
 def as_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True)
 
 
+def cell(value: Any) -> str:
+    """A table cell: yes/no for flags, "-" for nothing, "?" unknown (None)."""
+    if value is True or value is False:
+        return "yes" if value else "no"
+    if value is None:
+        return "?"
+    return str(value) if value != "" else "-"
+
+
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    widths = {c: max([len(c), *(len(str(r[c])) for r in rows)]) for c in columns}
+    shown = [{c: cell(r.get(c, "")) for c in columns} for r in rows]
+    widths = {c: max([len(c), *(len(r[c]) for r in shown)]) for c in columns}
     lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip()]
-    lines += ["  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip() for row in rows]
+    lines += ["  ".join(row[c].ljust(widths[c]) for c in columns).rstrip() for row in shown]
     return "\n".join(lines)
 
 
@@ -31,3 +43,39 @@ def duration(seconds: int) -> str:
         return f"{hours}h{minutes:02d}m"
     days, hours = divmod(hours, 24)
     return f"{days}d{hours:02d}h"
+
+
+class Waiting:
+    """Progress of a long wait: one live line on a terminal, a plain line every 5 s elsewhere."""
+
+    EVERY = 5.0
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.shown_at: float | None = None
+
+    def show(self, elapsed: float, message: str) -> None:
+        line = f"[{elapsed:5.1f} s] {message}"
+        if self.live:
+            width = shutil.get_terminal_size().columns
+            self.stream.write("\r\033[K" + line[: width - 1])
+        elif self.shown_at is None or elapsed - self.shown_at >= self.EVERY:
+            self.stream.write(line + "\n")
+        else:
+            return
+        self.shown_at = elapsed
+        self.stream.flush()
+
+    def __enter__(self) -> Waiting:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self.live and self.shown_at is not None:
+            self.stream.write("\n")  # keep the last live line, end it
+            self.stream.flush()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -291,3 +295,51 @@ def test_compose_exiting_0_without_a_container_is_caught(docker, built: Path, mo
     assert "start_interval" in result.stderr, "Compose's own reason is shown"
     assert result.stderr.endswith("); nothing was left running.\n")
     assert leftovers(docker, PROJECT) == []
+
+
+def test_interrupting_start_stops_the_service_and_exits_130(
+    docker, built: Path, tmp_path: Path, stopped_after
+) -> None:
+    """Ctrl-C while start waits tears down like a failure. The server here serves another
+    name than the one start waits for, so the wait is still on when the interrupt comes."""
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    text = (built / "demo-image.yaml").read_text()
+    (catalog / "demo-image.yaml").write_text(
+        text.replace('  TOOLKIT_STEPS: "2"', '  TOOLKIT_STEPS: "2"\n  TOOLKIT_SERVED_NAME: other')
+    )
+    stopped_after.append(("demo-image", catalog))
+    env = {**os.environ, "TOOLKIT_CATALOG": str(catalog)}
+    start = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "start", "demo-image", "--port", str(free_port())],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    label = {"label": "io.github.model-serving-toolkit.config=demo-image"}
+    deadline = time.monotonic() + 60
+    while not docker.containers.list(filters=label) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert docker.containers.list(filters=label), "the container started"
+    time.sleep(1)
+    start.send_signal(signal.SIGINT)
+    _, stderr = start.communicate(timeout=60)
+    assert start.returncode == 130
+    assert stderr.splitlines()[-1] == (
+        "error: interrupted; demo-image was stopped, so nothing is left running."
+    )
+    assert leftovers(docker, PROJECT) == []
+
+
+def test_stop_volumes_refuses_while_another_service_uses_the_cache(
+    docker, built: Path, stopped_after
+) -> None:
+    stopped_after.append(("demo-text", built))
+    assert toolkit("start", "demo-text", "--port", str(free_port()), catalog=built).exit_code == 0
+    refused = toolkit("stop", "demo-image", "--volumes", catalog=built)
+    assert (refused.exit_code, refused.stderr) == (
+        1,
+        "error: the model cache toolkit-model-cache is still used by demo-text; stop those "
+        "first, then run this again (nothing was stopped).\n",
+    )
+    assert docker.containers.list(filters={"label": "io.github.model-serving-toolkit.config"})

@@ -82,6 +82,15 @@ def test_token_and_ca_bundle_land_nowhere(
         assert CA_CANARY.encode() not in content, f"the CA bundle leaked into the {place}"
         assert INDEX_CANARY.encode() not in content, f"the index URL leaked into the {place}"
 
-    toolkit("stop", "canary-image", catalog=catalog)
+    handed = tmp_path / "cache" / "model-serving-toolkit" / "secrets" / "canary-image.hf_token"
+    assert handed.read_text() == CANARY, "HF_TOKEN reached the compose secret as a 0600 file"
+
+    # What runs is managed from its labels alone: no --catalog names canary-image here.
+    assert "canary-image" in toolkit("status", env=env).stdout
+    assert toolkit("probe", "canary-image", "--json", env=env).exit_code == 0
+    assert toolkit("logs", "canary-image", "--tail", "5", env=env).exit_code == 0
+    stopped = toolkit("stop", "canary-image", env=env)
+    assert (stopped.exit_code, stopped.stdout) == (0, "stopped canary-image\n")
+    assert not handed.exists(), "the handed-over token does not outlive the service"
     assert leftovers(docker, "toolkit-canary-image") == []
     docker.images.remove(ref)
