@@ -60,8 +60,9 @@ PROTOCOLS = ["openai-text", "ollama-text", "openai-image"]
 )
 @click.pass_context
 def bench(ctx: click.Context, /, args: tuple[str, ...], **options: Any) -> None:
-    """Measure a running model under load: latency, throughput, goodput, server metrics.
+    """Load-test a running model: latency, throughput, goodput.
 
+    Reports TTFT, ITL, TPOT and end-to-end latency, tokens/s and the server's own metrics.
     TTFT counts to the first content (never a role-only chunk); open-loop latencies count from
     the scheduled send time; token counts come from the server's usage.
 
