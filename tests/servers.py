@@ -139,6 +139,7 @@ class Answer:
     content_type: str = "application/json"
     chunks: list[bytes] = field(default_factory=list)
     cut: bool = False  # close the connection in the middle of a chunked body
+    pause: float = 0.0  # seconds between chunks, so that a client's timing can be checked
 
 
 class ScriptedServer:
@@ -185,7 +186,10 @@ class ScriptedServer:
                 if answer.chunks:
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
-                    for chunk in answer.chunks:
+                    for index, chunk in enumerate(answer.chunks):
+                        if index and answer.pause:
+                            self.wfile.flush()
+                            time.sleep(answer.pause)
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                     if answer.cut:
                         self.wfile.flush()

@@ -118,8 +118,8 @@ def test_model_facts_are_read_from_a_local_model_directory(tiny_models, run: Run
     assert (info.layers, info.kv_heads, info.head_dim, info.hidden, info.max_position) == (
         2,
         2,
-        8,
-        32,
+        64,
+        128,
         512,
     )
     result = run("plan", "llama3-8b", "--model", str(directory), "--max-model-len", "512", "--json")

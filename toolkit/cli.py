@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from toolkit import output
+from toolkit.bench.cli import bench  # light: Click only
 from toolkit.errors import ToolkitError, UsageError
 from toolkit.kinds import Protocol
 from toolkit.paths import CATALOG_ENV, user_catalog
@@ -583,6 +584,28 @@ def _service(state: State, name: str) -> Service | None:
     return service
 
 
+def _running(state: State, name: str) -> Service:
+    """The running service of this name; one that does not run is an error."""
+    service = _service(state, name)
+    if service is None:
+        raise ToolkitError(f"{name} is not running; start it with 'toolkit start {name}'.")
+    return service
+
+
+def service_endpoint(ctx: click.Context, name: str) -> tuple[Service, Catalog, Config | None]:
+    """The running service as probe finds it, with the catalog and its config (for `bench`); the
+    config is None where the service was started from a catalog this one does not hold."""
+    from toolkit.catalog import CatalogError
+
+    state = ctx.find_object(State)
+    assert state is not None
+    service = _running(state, name)
+    try:
+        return service, state.catalog, state.config(name)
+    except CatalogError:
+        return service, state.catalog, None
+
+
 @cli.command()
 @name_argument(required=False)
 @click.option("--url", help="Probe this endpoint instead of a catalog service.")
@@ -638,9 +661,7 @@ def probe(
     if name and (url or protocol or model):
         raise UsageError("give a config NAME or --url/--protocol/--model, not both.")
     if name:
-        service = _service(state, name)
-        if service is None:
-            raise ToolkitError(f"{name} is not running; start it with 'toolkit start {name}'.")
+        service = _running(state, name)
         url, protocol, model, vision = service.url, service.protocol, service.model, service.vision
     elif not (url and protocol and model):
         raise UsageError("give a config NAME, or all of --url, --protocol and --model.")
@@ -652,6 +673,9 @@ def probe(
     else:
         click.echo(protocols.describe(verdict))
     ctx.exit(0 if verdict.passed else 1)
+
+
+cli.add_command(bench)  # after probe: commands list in workflow order
 
 
 def _size(value: str) -> str:

@@ -48,7 +48,9 @@ def test_diffusers_demo_end_to_end(docker, built: Path, stopped_after) -> None:
     assert docker.volumes.get("toolkit-model-cache"), "the shared model cache survives stop"
 
 
-def test_text_demo_probe_and_seed_scripts(docker, built: Path, stopped_after) -> None:
+def test_text_demo_probe_bench_and_seed_scripts(
+    docker, built: Path, stopped_after, tmp_path: Path
+) -> None:
     port = free_port()
     stopped_after.append(("demo-text", built))
     assert toolkit("start", "demo-text", "--port", str(port), catalog=built).exit_code == 0
@@ -56,6 +58,23 @@ def test_text_demo_probe_and_seed_scripts(docker, built: Path, stopped_after) ->
     probe = toolkit("probe", "demo-text", "--json", catalog=built)
     assert probe.exit_code == 0, probe.output
     assert json.loads(probe.stdout)["verdict"] == "pass"
+
+    out = tmp_path / "bench.json"
+    bench = toolkit("bench", "demo-text", "--requests", "3", "--warmup", "0",
+                    "--output-tokens", "4", "--json", str(out), catalog=built)  # fmt: skip
+    assert bench.exit_code == 0, bench.output
+    doc = json.loads(out.read_text())
+    assert doc["levels"][0]["completed"] == 3, doc["levels"][0]["error_examples"]
+    target = doc["target"]
+    shown = json.loads(toolkit("show", "demo-text", "--json", catalog=built).stdout)
+    assert (target["url"], target["config"], target["backend"], target["image"]) == (
+        f"http://127.0.0.1:{port}",
+        "demo-text",
+        "transformers",
+        shown["image"],
+    )
+    image = docker.images.get(target["image"])
+    assert target["image_digest"] == (image.attrs["RepoDigests"] or [image.id])[0]
 
     env = {"PORT": str(port), "PATH": "/usr/bin:/bin"}
     request = subprocess.run(

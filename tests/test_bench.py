@@ -1,0 +1,212 @@
+"""`toolkit bench` against scripted servers: the stream shapes and faults real servers will not
+produce on demand, each proved through the whole command and its JSON result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Run
+from tests.servers import Answer, ScriptedServer, free_port
+
+MODELS = Answer(body=json.dumps({"object": "list", "data": [{"id": "m"}]}).encode())
+PAUSE = 0.3
+
+
+def sse(*events: dict[str, Any] | str) -> list[bytes]:
+    return [
+        b"data: " + (e.encode() if isinstance(e, str) else json.dumps(e).encode()) + b"\n\n"
+        for e in events
+    ]
+
+
+def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+def usage(completion: int, prompt: int = 5) -> dict[str, Any]:
+    return {
+        "object": "chat.completion.chunk",
+        "choices": [],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
+    }
+
+
+ROLE = chunk({"role": "assistant", "content": ""})
+
+
+def bench(run: Run, tmp_path: Path, answer: Answer, *args: str) -> dict[str, Any]:
+    """Run the command against one scripted chat answer; return its single level."""
+    answers = {("GET", "/v1/models"): MODELS, ("POST", "/v1/chat/completions"): answer}
+    out = tmp_path / "result.json"
+    with ScriptedServer(answers) as server:
+        result = run(
+            "bench", "--url", server.url, "--protocol", "openai-text", "--model", "m",
+            "--requests", "3", "--warmup", "0", "--json", str(out), *args,
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "toolkit-bench/1"
+    [level] = doc["levels"]
+    return dict(level)
+
+
+def test_ttft_waits_for_content_not_the_role_only_first_chunk(run: Run, tmp_path: Path) -> None:
+    events = sse(
+        ROLE, chunk({"content": "Hi"}), chunk({"content": "!"}, "stop"), usage(2), "[DONE]"
+    )
+    level = bench(
+        run, tmp_path, Answer(chunks=events, content_type="text/event-stream", pause=PAUSE)
+    )
+    assert level["completed"] == 3
+    # The role chunk came at once; the first content one PAUSE later: that is the TTFT.
+    assert level["ttft_ms"]["p50"] >= PAUSE * 1000
+    # One gap between the two content chunks, not the role chunk's, per request.
+    assert len(level["distributions"]["itl_ms"]) == 3
+    assert level["itl_ms"]["p50"] >= PAUSE * 1000
+    assert level["output_tokens"] == 6
+
+
+def test_a_reasoning_chunk_is_the_first_token(run: Run, tmp_path: Path) -> None:
+    events = sse(
+        ROLE, chunk({"reasoning_content": "Hmm"}), chunk({"content": "Hi"}, "stop"), usage(2)
+    )
+    level = bench(
+        run, tmp_path, Answer(chunks=events, content_type="text/event-stream", pause=PAUSE)
+    )
+    # reasoning came one pause after the role chunk, the answer two pauses after it
+    assert PAUSE * 1000 <= level["ttft_ms"]["p50"] < 2 * PAUSE * 1000
+    assert level["errors"] == {}
+
+
+def test_usage_only_in_the_last_chunk_counts_the_tokens(run: Run, tmp_path: Path) -> None:
+    words = [chunk({"content": f" w{i}"}) for i in range(5)]
+    events = sse(ROLE, *words, chunk({}, "length"), usage(7, prompt=11), "[DONE]")
+    level = bench(run, tmp_path, Answer(chunks=events, content_type="text/event-stream"))
+    assert (level["output_tokens"], level["prompt_tokens"]) == (21, 33)
+    assert level["usage_missing"] == 0
+
+
+def test_an_error_in_the_middle_of_a_stream_is_a_failure(run: Run, tmp_path: Path) -> None:
+    error = {"error": {"message": "engine died", "type": "InternalServerError", "code": 500}}
+    events = sse(ROLE, chunk({"content": "Hi"}), error, "[DONE]")
+    level = bench(run, tmp_path, Answer(chunks=events, content_type="text/event-stream"))
+    assert (level["completed"], level["failed"]) == (0, 3)
+    assert level["errors"] == {"stream-error": 3}
+    assert "engine died" in level["error_examples"]["stream-error"]
+
+
+def test_a_dropped_connection_is_a_failure(run: Run, tmp_path: Path) -> None:
+    events = sse(ROLE, chunk({"content": "Hi"}))
+    level = bench(run, tmp_path, Answer(chunks=events, content_type="text/event-stream", cut=True))
+    assert level["errors"] == {"connection": 3}
+    assert level["ttft_ms"] is None
+
+
+def test_http_429_is_counted_by_status(run: Run, tmp_path: Path) -> None:
+    level = bench(run, tmp_path, Answer(429, b'{"error": "rate limited"}'), "--slo", "ttft=1s")
+    assert level["errors"] == {"http-429": 3}
+    assert level["goodput"] == {"requests_per_s": 0.0, "fraction": 0.0}
+
+
+def test_goodput_counts_only_requests_within_the_slo(run: Run, tmp_path: Path) -> None:
+    events = sse(ROLE, chunk({"content": "Hi"}), chunk({"content": "!"}, "stop"), usage(2))
+    answer = Answer(chunks=events, content_type="text/event-stream", pause=PAUSE)
+    slow = bench(run, tmp_path, answer, "--slo", "ttft=100ms")
+    fast = bench(run, tmp_path, answer, "--slo", "ttft=5s,tpot=5s")
+    assert slow["goodput"]["fraction"] == 0.0
+    assert fast["goodput"]["fraction"] == 1.0
+
+
+def test_open_loop_latency_counts_from_the_schedule(run: Run, tmp_path: Path) -> None:
+    """A rate faster than the server answers: later requests wait, and that wait is latency."""
+    events = sse(ROLE, chunk({"content": "Hi"}, "stop"), usage(1))
+    answer = Answer(chunks=events, content_type="text/event-stream", pause=PAUSE)
+    level = bench(run, tmp_path, answer, "--rate", "20", "--requests", "6")
+    assert level["target_rate"] == 20
+    assert level["load"] == {"kind": "rate", "rate": 20.0, "concurrency": None, "poisson": False}
+    assert level["schedule_lag_ms"]["max"] < 250  # the client kept to the schedule
+    assert level["e2e_ms"]["p50"] >= 2 * PAUSE * 1000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate", "0"], "error: --rate must be above 0 requests per second, e.g. --rate 5.\n"),
+        (
+            ["--slo", "latency=1s"],
+            "error: unknown SLO key 'latency' in --slo; use ttft, itl, tpot or e2e, "
+            "e.g. --slo ttft=500ms,tpot=50ms.\n",
+        ),
+        (
+            ["--slo", "ttft=fast"],
+            "error: --slo ttft=fast is not a positive time; write it like ttft=500ms or ttft=2s.\n",
+        ),
+        (
+            ["--dataset", "/nonexistent/chats.jsonl"],
+            "error: cannot read the dataset /nonexistent/chats.jsonl (No such file or directory); "
+            'give a JSONL file with one {"messages": [...]} object a line.\n',
+        ),
+        (["--rate", "5", "--concurrency", "2"], "error: give --rate or --concurrency, not both.\n"),
+    ],
+)
+def test_bad_input_is_refused_before_any_request(run: Run, args: list[str], message: str) -> None:
+    """Nothing listens on the port: had a request gone out, the message would say so instead."""
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run("bench", "--url", url, "--protocol", "openai-text", "--model", "m", *args)
+    assert result.exit_code == 2
+    assert result.stderr == message
+
+
+def test_a_dataset_line_that_is_not_a_chat_is_refused(run: Run, tmp_path: Path) -> None:
+    dataset = tmp_path / "chats.jsonl"
+    dataset.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n{"prompt": "x"}\n')
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run(
+        "bench", "--url", url, "--protocol", "openai-text", "--model", "m",
+        "--dataset", str(dataset),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: line 2 of the dataset {dataset} is not a chat conversation; "
+        'give a JSONL file with one {"messages": [...]} object a line.\n'
+    )
+
+
+def test_a_model_the_server_does_not_list_is_refused(run: Run) -> None:
+    with ScriptedServer({("GET", "/v1/models"): MODELS}) as server:
+        result = run("bench", "--url", server.url, "--protocol", "openai-text", "--model", "x")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {server.url} does not list the model 'x'; check the service is running "
+        "and the name is the served one.\n"
+    )
+
+
+def test_ollama_counts_come_from_eval_count(run: Run, tmp_path: Path) -> None:
+    """Ollama's recorded stream (tests/fixtures/ollama), its final line carrying eval_count."""
+    fixtures = Path(__file__).parent / "fixtures" / "ollama"
+    tags = json.loads((fixtures / "tags.json").read_text())
+    tags["models"][0]["name"] = "m"
+    lines = (fixtures / "chat-stream.ndjson").read_bytes().splitlines(keepends=True)
+    answers = {
+        ("GET", "/api/tags"): Answer(body=json.dumps(tags).encode()),
+        ("POST", "/api/chat"): Answer(chunks=lines, content_type="application/x-ndjson"),
+    }
+    out = tmp_path / "ollama.json"
+    with ScriptedServer(answers) as server:
+        result = run(
+            "bench", "--url", server.url, "--protocol", "ollama-text", "--model", "m",
+            "--requests", "2", "--warmup", "0", "--json", str(out),
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [level] = json.loads(out.read_text())["levels"]
+    assert level["output_tokens"] == 2 * 282
+    assert level["prompt_tokens"] == 2 * 26
+    assert level["server_tpot_ms"]["p50"] == pytest.approx(4535.599 / 282, abs=0.01)

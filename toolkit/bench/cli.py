@@ -1,0 +1,222 @@
+"""The `bench` command. Light at import (Click only): `toolkit --help` must not pull in aiohttp.
+
+`toolkit bench NAME|--url ...` runs a benchmark; `toolkit bench compare A.json B.json` renders
+saved results side by side. One command with a free first argument, rather than a group, so that
+`toolkit bench NAME` reads like `toolkit probe NAME`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from toolkit.errors import UsageError
+
+PROTOCOLS = ["openai-text", "ollama-text", "openai-image"]
+
+
+@click.command("bench")
+@click.argument("args", nargs=-1, metavar="[NAME | compare A.json B.json ...]")
+@click.option("--url", help="Benchmark this endpoint instead of a catalog service.")
+@click.option(
+    "--protocol", type=click.Choice(PROTOCOLS), help="The endpoint's protocol (with --url)."
+)
+@click.option("--model", help="The served model name (with --url).")
+@click.option("--api-key", envvar="TOOLKIT_API_KEY", help="Bearer token, if the server has one.")
+@click.option("--rate", type=float, help="Open loop: requests per second, sent on schedule.")
+@click.option("--poisson", is_flag=True, help="With --rate: Poisson arrivals instead of constant.")
+@click.option(
+    "--concurrency",
+    type=int,
+    help="Closed loop: requests in flight (with --sweep: at saturation).  [default: 1; 32]",
+)
+@click.option("--sweep", is_flag=True, help="Find saturation, then step rates between idle and it.")
+@click.option(
+    "--sweep-steps", default=4, show_default=True, help="Rates between idle and saturation."
+)
+@click.option("--requests", type=int, help="Requests per level.  [default: 100 unless --duration]")
+@click.option("--duration", type=float, help="Seconds per level.")
+@click.option("--warmup", default=2, show_default=True, help="Uncounted requests before the run.")
+@click.option("--prompt-tokens", default=128, show_default=True, help="Synthetic prompt length.")
+@click.option("--output-tokens", default=128, show_default=True, help="max_tokens of each request.")
+@click.option("--dataset", metavar="FILE", help='JSONL of {"messages": [...]} chats as prompts.')
+@click.option("--ignore-eos", is_flag=True, help="Ask vLLM for exactly --output-tokens tokens.")
+@click.option("--slo", help="Goodput limits, e.g. ttft=500ms,tpot=50ms (keys: ttft itl tpot e2e).")
+@click.option(
+    "--size", "sizes", multiple=True, help="openai-image sizes, repeatable.  [default: 64x64]"
+)
+@click.option("--tokenizer", metavar="DIR", help="Cross-check usage counts with this tokenizer.")
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds per request.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the Poisson schedule.")
+@click.option("--json", "json_file", metavar="FILE", help="Write the versioned JSON result.")
+@click.option("--html", "html_file", metavar="FILE", help="Write a self-contained HTML report.")
+@click.option("--calibrate", is_flag=True, help="Measure this client's ceiling on a no-op server.")
+@click.option(
+    "--port", default=0, help="Port of the no-op server for --calibrate.  [default: free]"
+)
+@click.pass_context
+def bench(ctx: click.Context, /, args: tuple[str, ...], **options: Any) -> None:
+    """Load-test a running model: latency, throughput, goodput.
+
+    Reports TTFT, ITL, TPOT and end-to-end latency, tokens/s and the server's own metrics.
+    TTFT counts to the first content (never a role-only chunk); open-loop latencies count from
+    the scheduled send time; token counts come from the server's usage.
+
+    \b
+    Examples:
+      toolkit bench llama3-70b_4 --rate 5 --duration 60 --slo ttft=500ms,tpot=50ms
+      toolkit bench --url http://127.0.0.1:1042 --protocol openai-text --model Llama3-70B \\
+        --concurrency 8 --requests 200 --json run.json --html run.html
+      toolkit bench llama3-70b_4 --sweep --requests 200 --json sweep.json
+      toolkit bench --calibrate
+      toolkit bench compare a.json b.json --html compare.html
+    """
+    if args[:1] == ("compare",):
+        _compare(list(args[1:]), options["html_file"])
+        return
+    if options["calibrate"]:
+        _calibrate(options["port"], options["requests"] or 3000)
+        return
+    if len(args) > 1:
+        raise UsageError("give one config NAME, or 'compare' and JSON files.")
+    _run(ctx, args[0] if args else None, options)
+
+
+def _endpoint(
+    ctx: click.Context, name: str | None, options: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """The target and what is known of the service (config, engine arguments, image digest)."""
+    from toolkit.bench.runner import Target
+
+    url, protocol, model = options["url"], options["protocol"], options["model"]
+    if name and (url or protocol or model):
+        raise UsageError("give a config NAME or --url/--protocol/--model, not both.")
+    if not name:
+        if not (url and protocol and model):
+            raise UsageError("give a config NAME, or all of --url, --protocol and --model.")
+        return Target(url.rstrip("/"), protocol, model, options["api_key"]), {}
+    from toolkit.bench.service import describe
+    from toolkit.cli import service_endpoint
+
+    service, catalog, config = service_endpoint(ctx, name)
+    target = Target(service.url, service.protocol, service.model, options["api_key"])
+    return target, describe(service, catalog, config)
+
+
+def _settings(options: dict[str, Any]) -> Any:
+    from toolkit.bench.load import Level, Settings, check_load, load_dataset, parse_slo
+    from toolkit.bench.runner import SWEEP_CONCURRENCY
+
+    o = options
+    check_load(o["rate"], o["concurrency"], o["sweep"], o["requests"], o["duration"])
+    slo = parse_slo(o["slo"])
+    if o["dataset"]:
+        load_dataset(o["dataset"])
+    if o["rate"] is not None:
+        level = Level(rate=o["rate"], poisson=o["poisson"])
+    else:
+        default = SWEEP_CONCURRENCY if o["sweep"] else 1
+        level = Level(concurrency=o["concurrency"] or default, poisson=o["poisson"])
+    return Settings(
+        level=level,
+        sweep=o["sweep"],
+        sweep_steps=o["sweep_steps"],
+        requests=o["requests"],
+        duration=o["duration"],
+        warmup=o["warmup"],
+        prompt_tokens=o["prompt_tokens"],
+        output_tokens=o["output_tokens"],
+        dataset=o["dataset"],
+        ignore_eos=o["ignore_eos"],
+        slo=slo,
+        sizes=tuple(o["sizes"]) or ("64x64",),
+        seed=o["seed"],
+        timeout=o["timeout"],
+    )
+
+
+def _run(ctx: click.Context, name: str | None, options: dict[str, Any]) -> None:
+    import asyncio
+
+    from toolkit.bench import calibrate, report, tokens
+    from toolkit.bench.runner import Runner
+    from toolkit.protocols import model_listed
+
+    settings = _settings(options)
+    target, service = _endpoint(ctx, name, options)
+    count = tokens.load(options["tokenizer"]) if options["tokenizer"] else None
+    if not model_listed(target.protocol, target.url, target.model, target.api_key, timeout=10):
+        raise UsageError(
+            f"{target.url} does not list the model '{target.model}'; check the service "
+            "is running and the name is the served one."
+        )
+    runner = Runner(target, settings, _progress() if sys.stderr.isatty() else None, bool(count))
+    runs = asyncio.run(runner.run())
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    check = None
+    if count:
+        check = tokens.cross_check([r for run in runs for r in run.results], count)
+    doc = report.document(
+        target, settings, runs, service=service, ceiling=calibrate.saved(), token_check=check
+    )
+    click.echo(report.table(doc))
+    _write(doc, options["json_file"], options["html_file"])
+
+
+def _write(doc: dict[str, Any], json_file: str | None, html_file: str | None) -> None:
+    if json_file:
+        Path(json_file).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", "utf-8")
+        click.echo(f"wrote {json_file}")
+    if html_file:
+        from toolkit.bench import html
+
+        Path(html_file).write_text(html.render([doc]), "utf-8")
+        click.echo(f"wrote {html_file}")
+
+
+def _progress() -> Any:
+    def show(label: str, done: int, total: int | None, errors: int) -> None:
+        width = 30
+        if total:
+            filled = width * done // total
+            bar = "#" * filled + "." * (width - filled)
+            text = f"\r{label:<28} [{bar}] {done}/{total}"
+        else:
+            text = f"\r{label:<28} {done} done"
+        click.echo(text + (f"  {errors} failed" if errors else ""), err=True, nl=False)
+
+    return show
+
+
+def _calibrate(port: int, requests: int) -> None:
+    from toolkit.bench import calibrate
+    from toolkit.bench.noop import free_port
+
+    ceiling = calibrate.measure(port or free_port(), requests)
+    path = calibrate.save(ceiling)
+    click.echo(
+        f"client ceiling: {ceiling['requests_per_s']:g} req/s, "
+        f"{ceiling['output_tokens_per_s']:g} streamed tokens/s "
+        f"(closed loop, {ceiling['concurrency']} connections, no-op server); saved to {path}"
+    )
+
+
+def _compare(files: list[str], html_file: str | None) -> None:
+    from toolkit.bench import html, report
+
+    if len(files) < 2:
+        raise UsageError(
+            "compare needs two or more JSON files, e.g. toolkit bench compare a.json b.json."
+        )
+    docs = [html.read(path) for path in files]
+    for path, doc in zip(files, docs, strict=True):
+        click.echo(f"== {path}")
+        click.echo(report.table(doc))
+    if html_file:
+        Path(html_file).write_text(html.render(docs, names=[Path(f).stem for f in files]), "utf-8")
+        click.echo(f"wrote {html_file}")

@@ -1,0 +1,157 @@
+"""What load to send: validated settings, arrival schedules and the prompts.
+
+Everything here is checked before the first request goes out, so bad input costs nothing: each
+problem is one sentence naming the flag and what to give instead.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import UsageError
+
+SLO_KEYS = ("ttft", "itl", "tpot", "e2e")
+_UNITS = {"ms": 1.0, "s": 1000.0}
+# One common English word is one token in the Llama, Qwen and Mistral tokenizers, so N of them
+# make a prompt of about N tokens; the server's `usage` gives the exact count.
+_FILLER = " hello"
+
+
+@dataclass(frozen=True)
+class Level:
+    """One load level: an open-loop rate (constant or Poisson) or a closed-loop concurrency."""
+
+    rate: float | None = None
+    concurrency: int | None = None
+    poisson: bool = False
+
+    def label(self) -> str:
+        if self.rate is not None:
+            return f"{'poisson' if self.poisson else 'constant'} {self.rate:g}/s"
+        return f"concurrency {self.concurrency}"
+
+    def as_dict(self) -> dict[str, Any]:
+        kind = "rate" if self.rate is not None else "concurrency"
+        return {"kind": kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole load: what `--json` records under "config"."""
+
+    level: Level
+    sweep: bool = False
+    sweep_steps: int = 4
+    requests: int | None = None
+    duration: float | None = None
+    warmup: int = 2
+    prompt_tokens: int = 128
+    output_tokens: int = 128
+    dataset: str | None = None
+    ignore_eos: bool = False
+    slo: dict[str, float] = field(default_factory=dict)
+    sizes: tuple[str, ...] = ("64x64",)
+    seed: int = 0
+    timeout: float = 600.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["level"] = self.level.as_dict()
+        data["slo_ms"] = data.pop("slo")
+        data["sizes"] = list(self.sizes)
+        return data
+
+
+def check_load(
+    rate: float | None,
+    concurrency: int | None,
+    sweep: bool,
+    requests: int | None,
+    duration: float | None,
+) -> None:
+    """The load flags make sense together, or one sentence saying which does not."""
+    if rate is not None and rate <= 0:
+        raise UsageError("--rate must be above 0 requests per second, e.g. --rate 5.")
+    if concurrency is not None and concurrency < 1:
+        raise UsageError("--concurrency must be at least 1, e.g. --concurrency 8.")
+    if rate is not None and concurrency is not None:
+        raise UsageError("give --rate or --concurrency, not both.")
+    if sweep and rate is not None:
+        raise UsageError("--sweep finds its own rates; drop --rate.")
+    if requests is not None and requests < 1:
+        raise UsageError("--requests must be at least 1, e.g. --requests 100.")
+    if duration is not None and duration <= 0:
+        raise UsageError("--duration must be above 0 seconds, e.g. --duration 60.")
+
+
+def parse_slo(text: str | None) -> dict[str, float]:
+    """`ttft=500ms,tpot=50ms` -> {"ttft": 500.0, "tpot": 50.0} in milliseconds."""
+    slo: dict[str, float] = {}
+    for item in filter(None, (text or "").split(",")):
+        key, _, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if key not in SLO_KEYS:
+            raise UsageError(
+                f"unknown SLO key '{key}' in --slo; use ttft, itl, tpot or e2e, "
+                "e.g. --slo ttft=500ms,tpot=50ms."
+            )
+        unit = "ms" if value.endswith("ms") else "s" if value.endswith("s") else ""
+        try:
+            number = float(value.removesuffix(unit))
+            if not unit or number <= 0:
+                raise ValueError
+        except ValueError:
+            raise UsageError(
+                f"--slo {key}={value} is not a positive time; "
+                f"write it like {key}=500ms or {key}=2s."
+            ) from None
+        slo[key] = number * _UNITS[unit]
+    return slo
+
+
+def arrivals(level: Level, count: int | None, duration: float | None, seed: int) -> Iterator[float]:
+    """Send times in seconds from the start: i/rate, or a Poisson process of the same mean rate."""
+    assert level.rate is not None
+    rng = random.Random(seed)
+    t, i = 0.0, 0
+    while (count is None or i < count) and (duration is None or t < duration):
+        yield t
+        i += 1
+        t = t + rng.expovariate(level.rate) if level.poisson else i / level.rate
+
+
+def synthetic_messages(prompt_tokens: int, index: int) -> list[dict[str, Any]]:
+    """A prompt of about `prompt_tokens` tokens; the number in front defeats prefix caching."""
+    words = _FILLER * max(prompt_tokens - 4, 1)
+    return [{"role": "user", "content": f"{index}:{words}"}]
+
+
+def load_dataset(path: str) -> list[list[dict[str, Any]]]:
+    """Chat conversations from JSONL: one {"messages": [{"role": ..., "content": ...}]} a line."""
+    hint = 'give a JSONL file with one {"messages": [...]} object a line.'
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise UsageError(f"cannot read the dataset {path} ({reason}); {hint}") from None
+    conversations = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            messages = json.loads(line)["messages"]
+            if not messages or not all(isinstance(m, dict) and "role" in m for m in messages):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise UsageError(
+                f"line {number} of the dataset {path} is not a chat conversation; {hint}"
+            ) from None
+        conversations.append(messages)
+    if not conversations:
+        raise UsageError(f"the dataset {path} holds no conversations; {hint}")
+    return conversations

@@ -1,0 +1,237 @@
+"""From timed requests to figures: the versioned JSON document and the terminal table.
+
+The JSON is the one source the table and the HTML are drawn from; its schema is documented in
+docs/bench-json.md and versioned by SCHEMA, bumped on any change a reader would notice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from collections import Counter
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from toolkit.bench.client import Result
+from toolkit.bench.load import Settings
+from toolkit.bench.runner import LevelRun, Target
+
+SCHEMA = "toolkit-bench/1"
+SAMPLES = 2000  # raw values kept per distribution, for the HTML histograms
+CEILING_SHARE = 0.8  # a level above this share of the client's ceiling carries a warning
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), on sorted values."""
+    if len(values) == 1:
+        return values[0]
+    position = (len(values) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+def stats(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    out = {f"p{q}": round(percentile(ordered, q), 3) for q in (50, 90, 99)}
+    out["mean"] = round(sum(ordered) / len(ordered), 3)
+    out["max"] = round(ordered[-1], 3)
+    return out
+
+
+def timings(result: Result) -> dict[str, float | None]:
+    """TTFT and E2E from the scheduled send time; TPOT = (E2E - TTFT) / (output tokens - 1)."""
+    e2e = (result.end - result.scheduled) * 1000
+    ttft = (result.first - result.scheduled) * 1000 if result.first is not None else None
+    tokens = result.output_tokens
+    tpot = None
+    if ttft is not None and tokens and tokens > 1:
+        tpot = (e2e - ttft) / (tokens - 1)
+    return {"ttft": ttft, "e2e": e2e, "tpot": tpot}
+
+
+def _meets(result: Result, slo: dict[str, float]) -> bool:
+    t = timings(result)
+    itls = [1000 * (b - a) for a, b in zip(result.chunks, result.chunks[1:], strict=False)]
+    values = {**t, "itl": max(itls) if itls else None}
+    return all(values[key] is None or values[key] <= limit for key, limit in slo.items())  # type: ignore[operator]
+
+
+def _sample(values: list[float]) -> list[float]:
+    picked = values if len(values) <= SAMPLES else random.Random(0).sample(values, SAMPLES)
+    return [round(v, 3) for v in picked]
+
+
+def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None) -> dict[str, Any]:
+    ok = [r for r in run.results if r.ok]
+    per = [timings(r) for r in ok]
+    ttft = [t["ttft"] for t in per if t["ttft"] is not None]
+    e2e = [t["e2e"] for t in per if t["e2e"] is not None]
+    tpot = [t["tpot"] for t in per if t["tpot"] is not None]
+    itl = [1000 * (b - a) for r in ok for a, b in zip(r.chunks, r.chunks[1:], strict=False)]
+    lag = [1000 * max(r.started - r.scheduled, 0.0) for r in run.results]
+    out_tokens = sum(r.output_tokens or 0 for r in ok)
+    in_tokens = sum(r.prompt_tokens or 0 for r in ok)
+    seconds = run.duration or math.inf
+    starts = sorted(r.started for r in run.results)
+    level: dict[str, Any] = {
+        "load": run.level.as_dict(),
+        "requests": len(run.results),
+        "completed": len(ok),
+        "failed": len(run.results) - len(ok),
+        "errors": dict(Counter(r.error for r in run.results if r.error)),
+        "error_examples": {r.error: r.detail for r in run.results if r.error},
+        "duration_s": round(run.duration, 3),
+        "requests_per_s": round(len(ok) / seconds, 3),
+        "send_rate": round((len(starts) - 1) / (starts[-1] - starts[0]), 3)
+        if len(starts) > 1 and starts[-1] > starts[0]
+        else None,
+        "schedule_lag_ms": stats(lag),
+        "ttft_ms": stats(ttft),
+        "itl_ms": stats(itl),
+        "tpot_ms": stats(tpot),
+        "e2e_ms": stats(e2e),
+        "output_tokens": out_tokens,
+        "prompt_tokens": in_tokens,
+        "usage_missing": sum(r.output_tokens is None for r in ok),
+        "output_tokens_per_s": round(out_tokens / seconds, 3),
+        "total_tokens_per_s": round((out_tokens + in_tokens) / seconds, 3),
+        "goodput": None,
+        "server": run.server,
+        "server_tpot_ms": stats([1000 * r.server_tpot for r in ok if r.server_tpot]),
+        "distributions": {"ttft_ms": _sample(ttft), "itl_ms": _sample(itl)},
+        "warnings": [],
+    }
+    if run.level.rate is not None:
+        level["target_rate"] = run.level.rate
+    if settings.slo:
+        good = sum(_meets(r, settings.slo) for r in ok)
+        level["goodput"] = {
+            "requests_per_s": round(good / seconds, 3),
+            "fraction": round(good / len(run.results), 4) if run.results else 0.0,
+        }
+    sizes = sorted({r.size for r in run.results if r.size})
+    if sizes and any(r.images for r in run.results):
+        level["images"] = {
+            size: {
+                "images": sum(r.images for r in ok if r.size == size),
+                "images_per_s": round(sum(r.images for r in ok if r.size == size) / seconds, 3),
+                "e2e_ms": stats([timings(r)["e2e"] or 0.0 for r in ok if r.size == size]),
+            }
+            for size in sizes
+        }
+    level["warnings"] = _warnings(level, ceiling)
+    return level
+
+
+def _warnings(level: dict[str, Any], ceiling: dict[str, Any] | None) -> list[str]:
+    warnings = []
+    target = level.get("target_rate")
+    if target and level["requests_per_s"] < 0.99 * target:
+        warnings.append(
+            f"achieved {level['requests_per_s']:g} req/s of the {target:g} asked: the server "
+            "or the client fell behind the schedule (latencies count from the schedule)."
+        )
+    if ceiling:
+        for key, unit in (("requests_per_s", "req/s"), ("output_tokens_per_s", "tokens/s")):
+            if ceiling.get(key) and level[key] > CEILING_SHARE * ceiling[key]:
+                warnings.append(
+                    f"{level[key]:g} {unit} is near this client's ceiling of "
+                    f"{ceiling[key]:g} {unit} (toolkit bench --calibrate): the client may be "
+                    "the bottleneck."
+                )
+    if level["usage_missing"]:
+        warnings.append(
+            f"{level['usage_missing']} answer(s) had no token usage: tokens/s undercounts."
+        )
+    return warnings
+
+
+def _toolkit_version() -> str:
+    try:
+        return version("model-serving-toolkit")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def document(
+    target: Target,
+    settings: Settings,
+    runs: list[LevelRun],
+    *,
+    service: dict[str, Any],
+    ceiling: dict[str, Any] | None,
+    token_check: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "toolkit_version": _toolkit_version(),
+        "target": {
+            "url": target.url,
+            "protocol": target.protocol,
+            "model": target.model,
+            **service,
+        },
+        "config": settings.as_dict(),
+        "client_ceiling": ceiling,
+        "token_check": token_check,
+        "levels": [summarize(run, settings, ceiling) for run in runs],
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def table(doc: dict[str, Any]) -> str:
+    """One row per level: rates, latency percentiles, tokens/s, errors; warnings after."""
+    from toolkit.output import table as aligned
+
+    rows = []
+    for level in doc["levels"]:
+        load = level["load"]
+        row = {
+            "load": f"{load['rate']:g}/s"
+            if load["rate"] is not None
+            else f"c={load['concurrency']}",
+            "req/s": _fmt(level["requests_per_s"]),
+            "ok": f"{level['completed']}/{level['requests']}",
+        }
+        for metric in ("ttft", "itl", "tpot", "e2e"):
+            s = level[f"{metric}_ms"] or {}
+            row[f"{metric} p50/p99 ms"] = f"{_fmt(s.get('p50'))}/{_fmt(s.get('p99'))}"
+        row["out tok/s"] = _fmt(level["output_tokens_per_s"])
+        if level["goodput"] is not None:
+            row["goodput/s"] = _fmt(level["goodput"]["requests_per_s"])
+        row["errors"] = ",".join(f"{k}:{v}" for k, v in level["errors"].items()) or "-"
+        rows.append(row)
+    lines = [aligned(rows, list(rows[0])) if rows else "no levels ran"]
+    for level in doc["levels"]:
+        server = level["server"]
+        if server:
+            lines.append(
+                f"server ({_load(level)}): ttft mean {_fmt(server['ttft_ms']['mean'])} ms, "
+                f"queue mean {_fmt(server['queue_ms']['mean'])} ms, "
+                f"{server['generation_tokens']} tokens generated "
+                f"(client counted {level['output_tokens']})"
+            )
+        for size, figures in (level.get("images") or {}).items():
+            lines.append(f"images {size}: {figures['images_per_s']:g}/s")
+        lines += [f"warning ({_load(level)}): {w}" for w in level["warnings"]]
+    check = doc.get("token_check")
+    if check:
+        lines.append(
+            f"tokenizer check: {check['matches']}/{check['checked']} answers match usage exactly"
+        )
+    return "\n".join(lines)
+
+
+def _load(level: dict[str, Any]) -> str:
+    load = level["load"]
+    return f"{load['rate']:g}/s" if load["rate"] is not None else f"c={load['concurrency']}"

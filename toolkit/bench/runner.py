@@ -1,0 +1,201 @@
+"""Drive the load: warm-up, open- and closed-loop levels, the sweep, and /metrics around each.
+
+One event loop, one aiohttp session per level. Open-loop sends are started at their scheduled
+times whether or not earlier requests have finished; closed-loop workers send the next request as
+soon as their last one ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import aiohttp
+
+from toolkit.bench import metrics
+from toolkit.bench.client import Result, request_body, send, session
+from toolkit.bench.load import Level, Settings, arrivals, load_dataset, synthetic_messages
+from toolkit.errors import ToolkitError
+
+DEFAULT_REQUESTS = 100
+SWEEP_CONCURRENCY = 32
+Progress = Callable[[str, int, int | None, int], None]  # label, done, total, errors
+
+
+class BenchError(ToolkitError):
+    """The run cannot go on (exit status 1)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    protocol: str
+    model: str
+    api_key: str | None = None
+
+
+@dataclass
+class LevelRun:
+    level: Level
+    results: list[Result]
+    duration: float  # first scheduled send to last answer, seconds
+    server: dict[str, Any] | None
+
+
+class Runner:
+    def __init__(
+        self,
+        target: Target,
+        settings: Settings,
+        progress: Progress | None = None,
+        keep_text: bool = False,
+    ) -> None:
+        self.target = target
+        self.settings = settings
+        self.progress = progress
+        self.keep_text = keep_text
+        self.dataset = load_dataset(settings.dataset) if settings.dataset else None
+        self.count = itertools.count()
+
+    def body(self, index: int) -> dict[str, Any]:
+        s = self.settings
+        if self.dataset:
+            messages = self.dataset[index % len(self.dataset)]
+        else:
+            messages = synthetic_messages(s.prompt_tokens, index)
+        size = s.sizes[index % len(s.sizes)]
+        return request_body(
+            self.target.protocol, self.target.model, messages, s.output_tokens, s.ignore_eos, size
+        )
+
+    def bound(self) -> tuple[int | None, float | None]:
+        s = self.settings
+        if s.requests is None and s.duration is None:
+            return DEFAULT_REQUESTS, None
+        return s.requests, s.duration
+
+    async def _metrics(self, http: aiohttp.ClientSession) -> metrics.Samples | None:
+        if self.target.protocol != "openai-text":
+            return None
+        try:
+            async with http.get(f"{self.target.url}/metrics") as response:
+                if response.status != 200:
+                    return None
+                return metrics.parse(await response.text(), self.target.model)
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return None
+
+    async def level(self, level: Level, label: str) -> LevelRun:
+        count, duration = self.bound()
+        connections = level.concurrency or 0  # 0: aiohttp's "no limit", for open loops
+        async with session(connections, self.settings.timeout, self.target.api_key) as http:
+            before = await self._metrics(http)
+            t0 = time.perf_counter()
+            if level.rate is not None:
+                results = await self._open(http, level, count, duration, t0, label)
+            else:
+                results = await self._closed(http, level, count, duration, t0, label)
+            elapsed = max((r.end for r in results), default=0.0) - min(
+                (r.scheduled for r in results), default=0.0
+            )
+            after = await self._metrics(http)
+        server = metrics.difference(before, after) if before is not None and after else None
+        return LevelRun(level, results, elapsed, server)
+
+    def _report(self, label: str, results: list[Result], total: int | None) -> None:
+        if self.progress:
+            self.progress(label, len(results), total, sum(not r.ok for r in results))
+
+    async def _one(
+        self,
+        http: aiohttp.ClientSession,
+        scheduled: float,
+        t0: float,
+        done: list[Result],
+        label: str,
+        total: int | None,
+    ) -> None:
+        body = self.body(next(self.count))
+        t = self.target
+        result = await send(http, t.protocol, t.url, body, scheduled, t0, self.keep_text)
+        done.append(result)
+        self._report(label, done, total)
+
+    async def _open(
+        self,
+        http: aiohttp.ClientSession,
+        level: Level,
+        count: int | None,
+        duration: float | None,
+        t0: float,
+        label: str,
+    ) -> list[Result]:
+        done: list[Result] = []
+        tasks = []
+        for at in arrivals(level, count, duration, self.settings.seed):
+            delay = at - (time.perf_counter() - t0)
+            await asyncio.sleep(max(delay, 0))
+            tasks.append(asyncio.create_task(self._one(http, at, t0, done, label, count)))
+        await asyncio.gather(*tasks)
+        return done
+
+    async def _closed(
+        self,
+        http: aiohttp.ClientSession,
+        level: Level,
+        count: int | None,
+        duration: float | None,
+        t0: float,
+        label: str,
+    ) -> list[Result]:
+        done: list[Result] = []
+        tickets = itertools.count()
+
+        async def worker() -> None:
+            while (count is None or next(tickets) < count) and (
+                duration is None or time.perf_counter() - t0 < duration
+            ):
+                await self._one(http, time.perf_counter() - t0, t0, done, label, count)
+
+        assert level.concurrency is not None
+        await asyncio.gather(*(worker() for _ in range(level.concurrency)))
+        return done
+
+    async def warmup(self) -> None:
+        """A few requests, one at a time, that no figure counts."""
+        if self.settings.warmup:
+            saved = self.settings
+            self.settings = replace(saved, requests=saved.warmup, duration=None)
+            try:
+                await self.level(Level(concurrency=1), "warm-up")
+            finally:
+                self.settings = saved
+
+    async def run(self) -> list[LevelRun]:
+        await self.warmup()
+        s = self.settings
+        if not s.sweep:
+            return [await self.level(s.level, s.level.label())]
+        idle = await self.level(Level(concurrency=1), "sweep: idle")
+        saturated = await self.level(s.level, "sweep: saturation")
+        low, high = (_rate(run) for run in (idle, saturated))
+        if high <= 0:
+            raise BenchError(
+                "no request succeeded at saturation, so the sweep has no rates to step through; "
+                "run once with --concurrency to see the errors."
+            )
+        runs = [idle]
+        for step in range(1, s.sweep_steps + 1):
+            rate = float(f"{low + (high - low) * step / (s.sweep_steps + 1):.3g}")
+            level = Level(rate=rate, poisson=s.level.poisson)
+            runs.append(await self.level(level, f"sweep: {level.label()}"))
+        return [*runs, saturated]
+
+
+def _rate(run: LevelRun) -> float:
+    ok = sum(r.ok for r in run.results)
+    return ok / run.duration if run.duration > 0 else 0.0
