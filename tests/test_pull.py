@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Run
+from tests.conftest import Run, builtin_text
 from tests.hubmirror import Throttle, commit_files, olah_mirror
 from toolkit import pull
-from toolkit.catalog import Catalog
+from toolkit.catalog import Catalog, CatalogError, load_config
 
 REPO = "pull-test/tiny"
 WEIGHTS = os.urandom(3 << 20)  # 3 MiB, stored as an LFS object
@@ -276,3 +276,40 @@ def test_pull_refuses_a_gated_model_without_a_token(run: Run) -> None:
         f"{Path.home() / '.cache/huggingface/token'} (huggingface-cli login), or set "
         "HF_TOKEN_FILE or HF_TOKEN.\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("revision", "problem"),
+    [
+        (
+            "abc1234",
+            "'abc1234' looks like a shortened commit SHA; give all 40 hex digits, "
+            "or a branch or tag name",
+        ),
+        (
+            "main..dev",
+            "'main..dev' is neither a branch or tag name nor a 40-digit commit SHA; "
+            "use e.g. main, v1.0 or a full SHA",
+        ),
+        (
+            "-x",
+            "'-x' is neither a branch or tag name nor a 40-digit commit SHA; "
+            "use e.g. main, v1.0 or a full SHA",
+        ),
+    ],
+)
+def test_the_catalog_refuses_a_revision_that_is_no_ref_nor_full_sha(
+    tmp_path: Path, revision: str, problem: str
+) -> None:
+    path = tmp_path / "pull-rev.yaml"
+    path.write_text(builtin_text("llama3-8b").replace("revision: main", f"revision: {revision}"))
+    with pytest.raises(CatalogError) as refused:
+        load_config(path, Catalog.load().backends)
+    assert str(refused.value) == f"{path}: field 'source.revision': {problem}."
+
+
+@pytest.mark.parametrize("revision", ["a" * 40, "v1.0", "refs/pr/12", "main"])
+def test_the_catalog_takes_a_full_sha_or_a_ref_name(tmp_path: Path, revision: str) -> None:
+    path = tmp_path / "pull-rev.yaml"
+    path.write_text(builtin_text("llama3-8b").replace("revision: main", f"revision: {revision}"))
+    assert load_config(path, Catalog.load().backends).source.revision == revision

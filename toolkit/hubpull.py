@@ -36,7 +36,6 @@ from typing import Any
 from huggingface_hub import HfApi, constants, hf_hub_url, snapshot_download
 from huggingface_hub.errors import (
     GatedRepoError,
-    HfHubHTTPError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
@@ -48,6 +47,7 @@ COMMIT = re.compile(r"^[0-9a-f]{40}$")
 WORKERS = 4  # files fetched at once
 TICK = 1.0  # seconds between progress lines
 CHUNK = 8 << 20
+ATTEMPTS = 5  # a reset connection is tried again, resuming, this many times in all
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -210,6 +210,25 @@ def check(repo: str, revision: str, lock: Path) -> tuple[str, str]:
     return "complete", ""
 
 
+def transient(exc: BaseException) -> bool:
+    """A dropped or reset connection, which the next attempt resumes past."""
+    module = type(exc).__module__.split(".")[0]
+    return module.startswith(("httpx", "httpcore", "requests", "urllib3")) or isinstance(
+        exc, ConnectionError
+    )
+
+
+def pull_retrying(repo: str, revision: str, lock: Path) -> None:
+    for attempt in range(ATTEMPTS):
+        try:
+            pull(repo, revision, lock)
+            return
+        except Exception as exc:
+            if attempt + 1 == ATTEMPTS or not transient(exc):
+                raise
+            time.sleep(2**attempt)
+
+
 def main(argv: list[str]) -> int:
     mode, repo, revision, lock = argv
     if mode == "check":
@@ -217,7 +236,7 @@ def main(argv: list[str]) -> int:
         emit("check", state=state, reason=reason)
         return 0
     try:
-        pull(repo, revision, Path(lock))
+        pull_retrying(repo, revision, Path(lock))
     except GatedRepoError:
         emit("error", message=f"{repo} is gated and the token given was refused")
     except RepositoryNotFoundError:
@@ -226,7 +245,7 @@ def main(argv: list[str]) -> int:
         )
     except RevisionNotFoundError:
         emit("error", message=f"{repo} has no revision {revision}")
-    except (HfHubHTTPError, OSError, ValueError) as exc:
+    except Exception as exc:  # one line for the toolkit, never a traceback
         emit("error", message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     else:
         return 0
