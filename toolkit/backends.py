@@ -73,6 +73,10 @@ class Backend(BaseModel):
     # that run it as a non-root user (Kubernetes); None: it needs root (its caches live there).
     run_as_uid: Annotated[int, Field(ge=1)] | None = None
     healthcheck: Annotated[list[str], Field(min_length=2)]
+    # How `toolkit pull` fills the model cache, per source kind: the command a one-off
+    # container of the config's image runs ({script}: toolkit/hubpull.py's text). A source kind
+    # without an entry is fetched by the server itself when it starts.
+    pull: dict[SourceKind, Annotated[list[str], Field(min_length=1)]] = {}
     # How `plan` estimates memory: vLLM's budget model, or weights plus a fixed overhead
     # (and the KV cache of kv_context tokens).
     memory: Literal["vllm", "weights"]

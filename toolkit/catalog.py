@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from toolkit.backends import Backend
@@ -25,6 +33,12 @@ from toolkit.paths import BACKENDS_FILE, CATALOG_ENV, data_root
 __all__ = ["Catalog", "CatalogError", "Config", "Protocol"]
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# A branch or tag name as git allows it (no "..", "//", leading "-" or "/", trailing "/" or
+# ".lock"), or a full commit SHA; 7 to 39 hex digits look like a shortened SHA the Hub refuses.
+REVISION_PATTERN = re.compile(
+    r"^(?![-/])(?!.*\.\.)(?!.*//)(?!.*\.lock$)[A-Za-z0-9._/-]*[A-Za-z0-9._-]$"
+)
+SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
 
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -48,6 +62,23 @@ class Source(Strict):
     modelscope: str | None = None
     ollama: str | None = None
     local: str | None = None
+
+    @field_validator("revision")
+    @classmethod
+    def _revision(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if SHORT_SHA.match(value):
+            raise ValueError(
+                f"{value!r} looks like a shortened commit SHA; give all 40 hex digits, "
+                "or a branch or tag name"
+            )
+        if not REVISION_PATTERN.match(value):
+            raise ValueError(
+                f"{value!r} is neither a branch or tag name nor a 40-digit commit SHA; "
+                "use e.g. main, v1.0 or a full SHA"
+            )
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:

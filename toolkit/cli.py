@@ -482,6 +482,60 @@ def _address(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @cli.command()
 @name_argument()
 @click.option(
+    "--stall-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Stop a download that moves no byte for this long (run pull again to resume).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object when done.")
+@pass_state
+def pull(state: State, name: str, stall_minutes: float, as_json: bool) -> None:
+    """Fetch a config's weights into the model cache before `start`.
+
+    Resolves the config's revision, downloads what the cache lacks (resuming a partial
+    download), and records the commit and each file's SHA-256 in /cache/locks/NAME.json in
+    the cache volume. Honours HF_ENDPOINT and the token start uses (HF_TOKEN_FILE, HF_TOKEN).
+
+    \b
+    Examples:
+      toolkit pull llama3.1-405b_8
+      HF_ENDPOINT=https://hub.internal toolkit pull llama3-8b --stall-minutes 30
+    """
+    from toolkit import pull as pulling
+
+    config = state.config(name)
+    with output.Waiting(sys.stderr) as waiting:
+        pulled = pulling.pull(state.catalog, config, waiting.show, stall_minutes)
+    if isinstance(pulled, str):
+        click.echo(
+            output.as_json({"config": name, "pulled": False, "reason": pulled})
+            if as_json
+            else pulled
+        )
+        return
+    if as_json:
+        _echo_json(
+            {
+                "config": name,
+                "pulled": True,
+                "repo": pulled.repo,
+                "commit": pulled.commit,
+                "bytes": pulled.total,
+                "files": pulled.files,
+                "lock": pulled.lock,
+            }
+        )
+        return
+    click.echo(
+        f"{name}: {pulled.repo} at commit {pulled.commit[:12]} is in the model cache "
+        f"({pulling.size(pulled.total)} in {pulled.files} file(s)); the lock is {pulled.lock}."
+    )
+
+
+@cli.command()
+@name_argument()
+@click.option(
     "--gpus",
     metavar="IDS",
     callback=_gpu_ids,
@@ -507,6 +561,13 @@ def _address(ctx: click.Context, param: click.Parameter, value: str) -> str:
     envvar="TOOLKIT_API_KEY",
     help="Bearer token the server requires; needed to --bind beyond loopback.",
 )
+@click.option(
+    "--stall-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Stop a download that moves no byte for this long (it resumes on the next start).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object when ready.")
 @pass_state
 def start(
@@ -519,11 +580,13 @@ def start(
     no_wait: bool,
     force: bool,
     api_key: str | None,
+    stall_minutes: float,
     as_json: bool,
 ) -> None:
     """Start a config's service and wait until its model answers.
 
-    Starting a service that already runs with the same settings succeeds and says so.
+    Starting a service that already runs with the same settings succeeds and says so. Missing
+    weights are pulled first (see `pull`); --timeout counts from the end of the download.
 
     \b
     Examples:
@@ -535,7 +598,9 @@ def start(
     from toolkit import engine, protocols
 
     config = state.config(name)
-    options = engine.StartOptions(gpus, port, bind, timeout, not no_wait, force, api_key)
+    options = engine.StartOptions(
+        gpus, port, bind, timeout, not no_wait, force, api_key, stall_minutes
+    )
     began = time.monotonic()
     with output.Waiting(sys.stderr) as waiting:
         started = engine.start(state.catalog, config, options, waiting.show)

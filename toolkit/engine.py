@@ -54,6 +54,7 @@ class StartOptions:
     wait: bool = True
     force: bool = False
     api_key: str | None = None
+    stall_minutes: float = 10.0  # a download that moves no byte this long is stopped
 
 
 @dataclass(frozen=True)
@@ -341,6 +342,18 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
         token = hand_over_token(config.name)
     if token is not None:
         env["HF_TOKEN_FILE"] = str(token)
+    # Download first (progress shown, stopped only by a stall), so the load timeout below counts
+    # from the end of the download; a cache that matches its lock starts without the Hub.
+    from toolkit import pull
+
+    try:
+        cached = pull.prepare(
+            catalog, config, token, progress, stderr_progress, options.stall_minutes
+        )
+    except ToolkitError:
+        _handed_token(config.name).unlink(missing_ok=True)
+        raise
+    env["TOOLKIT_HF_HUB_OFFLINE"] = "1" if cached else "0"
     compose_file = state_dir() / "compose" / f"{config.name}.yaml"
     compose_file.parent.mkdir(parents=True, exist_ok=True)
     from toolkit import render
