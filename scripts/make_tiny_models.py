@@ -243,6 +243,9 @@ def main() -> None:
             continue
         target.mkdir(parents=True, exist_ok=True)
         make(target)
+        # The servers run as a non-root user (toolkit/hardening.py): keep every file readable.
+        for path in (target, *target.rglob("*")):
+            path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
         print(f"wrote {target}")
 
 
