@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.engine.conftest import toolkit
+from tests.engine.conftest import BASE_IMAGE, toolkit
 from tests.servers import free_port
 from toolkit import proxy
 from toolkit.catalog import Catalog
@@ -36,7 +36,7 @@ def _exposed(name: str, catalog: Path, stopped_after: list[Any]) -> str:
         "--port",
         str(port),
         catalog=catalog,
-        env={"TOOLKIT_API_KEY": KEY, "TOOLKIT_BASE_IMAGE": "toolkit-local/python:3.11-bookworm"},
+        env={"TOOLKIT_API_KEY": KEY, "TOOLKIT_BASE_IMAGE": BASE_IMAGE},
     )
     assert started.exit_code == 0, started.output
     assert KEY not in started.output
@@ -73,9 +73,10 @@ def test_text_service_behind_the_proxy(docker: Any, hardened: Path, stopped_afte
         assert stream.headers["content-type"].startswith("text/event-stream")
         assert "content-length" not in stream.headers, "streamed, not buffered whole"
         events = [line for line in stream.iter_lines() if line.startswith("data: ")]
-    assert events[-1] == "data: [DONE]"
-    assert len(events) > 2
-    assert json.loads(events[1][6:])["object"] == "chat.completion.chunk"
+    chunks = [json.loads(event[6:]) for event in events if event != "data: [DONE]"]
+    assert len(chunks) > 2, "one event per token, not one answer"
+    assert {chunk["object"] for chunk in chunks} == {"chat.completion.chunk"}
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
 
     too_big = httpx.post(
         f"{url}/v1/chat/completions", content=b"x" * (17 * 1024 * 1024), headers=good
@@ -117,7 +118,7 @@ def test_each_protocols_nginx_config_is_valid(
     docker: Any, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """nginx -t, in the proxy image, on the config rendered for each protocol."""
-    monkeypatch.setenv("TOOLKIT_BASE_IMAGE", "toolkit-local/python:3.11-bookworm")
+    monkeypatch.setenv("TOOLKIT_BASE_IMAGE", BASE_IMAGE)
     proxy.ensure_image()
     catalog = Catalog.load()
     config = catalog[name]
