@@ -231,6 +231,12 @@ def tiny_flux(target: Path) -> None:
         pipeline.save_pretrained(target)
 
 
+def readable(target: Path) -> None:
+    """The servers run as a non-root user (toolkit/hardening.py): every file readable by all."""
+    for path in (target, *target.rglob("*")):
+        path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
+
+
 def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else ".demo/models")
     makers = (
@@ -245,6 +251,7 @@ def main() -> None:
             continue
         target.mkdir(parents=True, exist_ok=True)
         make(target)
+        readable(target)
         print(f"wrote {target}")
 
 

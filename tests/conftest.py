@@ -68,4 +68,5 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     maker.tiny_llama(root / "Tiny-Llama")
     maker.tiny_diffusion(root / "tiny-diffusion")
     maker.tiny_flux(root / "tiny-flux")
+    maker.readable(root)
     return root

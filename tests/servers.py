@@ -58,8 +58,14 @@ def load_module(name: str, path: Path) -> ModuleType:
 
 @contextlib.contextmanager
 def diffusers_server(
-    model_dir: Path, served_name: str = "Tiny-Diffusion", api_key: str = "", url_seconds: int = 300
+    model_dir: Path,
+    served_name: str = "Tiny-Diffusion",
+    api_key: str = "",
+    url_seconds: int = 300,
+    stall_seconds: float = 300.0,
+    wrap: Any = None,
 ) -> Iterator[str]:
+    """The server in process; `wrap(pipeline)` may change the real pipeline once loaded."""
     import uvicorn
 
     server_module = load_module("diffusers_server", REPO_ROOT / "images/diffusers/server.py")
@@ -72,10 +78,16 @@ def diffusers_server(
         guidance=1.0,
         api_key=api_key,
         url_seconds=url_seconds,
+        stall_seconds=stall_seconds,
     )
+
+    def load(settings: Any) -> Any:
+        pipeline = server_module.load_pipeline(settings)
+        return wrap(pipeline) if wrap else pipeline
+
     port = free_port()
     config = uvicorn.Config(
-        server_module.create_app(settings), host="127.0.0.1", port=port, log_level="warning"
+        server_module.create_app(settings, load), host="127.0.0.1", port=port, log_level="warning"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -157,7 +157,8 @@ def test_hostile_values_cannot_inject_a_line(user_catalog) -> None:
         for line in dockerfile.splitlines()
         if line and not line.startswith((" ", "#"))
     ]
-    assert instructions.count("RUN") == 1, "only the template's own RUN"
+    clean = render.render_dockerfile(catalog := Catalog.load(), catalog["flux.1-dev"])
+    assert instructions.count("RUN") == clean.count("\nRUN "), "only the template's own RUNs"
     assert "curl evil.example" in dockerfile, "the value is kept, quoted, not dropped"
     compose = yaml.safe_load(render.render_compose(hostile_catalog, config))
     assert set(compose) == {"name", "services", "volumes", "secrets"}

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from toolkit.hardening import Runtime
 from toolkit.kinds import Protocol
 
 if TYPE_CHECKING:
@@ -69,9 +70,11 @@ class Backend(BaseModel):
     model_mount: str = "/models/local"
     # The environment variable through which the server checks a bearer token; None: no auth.
     api_key_env: str | None = None
-    # The uid the image's server may run as (it writes only to /cache and $HOME), for targets
-    # that run it as a non-root user (Kubernetes); None: it needs root (its caches live there).
+    # The uid the image's server runs as (it writes only to /cache and $HOME); the image makes
+    # that user and /cache owned by it. None: it needs root (its caches live there).
     run_as_uid: Annotated[int, Field(ge=1)] | None = None
+    # Container confinement and healthcheck timing (toolkit/hardening.py).
+    runtime: Runtime = Runtime()
     healthcheck: Annotated[list[str], Field(min_length=2)]
     # How `toolkit pull` fills the model cache, per source kind: the command a one-off
     # container of the config's image runs ({script}: toolkit/hubpull.py's text). A source kind

@@ -160,6 +160,8 @@ class Config(Strict):
     port: Annotated[int, Field(ge=1, le=65535)] = 1042
     startup_seconds: Annotated[int, Field(ge=10)] = 300
     shm_size: Annotated[str, Field(pattern=r"^[0-9]+[kmg]b$")] | None = None
+    # A CPU service's memory limit (e.g. 16g); default: its backend's runtime.cpu_memory_limit.
+    memory_limit: Annotated[str, Field(pattern=r"^[0-9]+[kmg]$")] | None = None
     files: dict[str, str] = {}
     description: str = ""
 

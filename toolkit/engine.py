@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkit import names
+from toolkit import hardening, names, proxy
 from toolkit.compose import ComposeError, compose_command, run_compose
 from toolkit.dockerapi import Container, Engine, EngineError, VolumeInUse, connect, not_built
 from toolkit.errors import ToolkitError
@@ -177,6 +177,7 @@ def checks(engine: Engine, catalog: Catalog, config: Config, options: StartOptio
                 "does not exist; create it (make demo does for the demo configs) "
                 "or point source.local elsewhere."
             )
+        hardening.check_readable(local, backend.run_as_uid)
         env["TOOLKIT_MODEL_DIR"] = str(local)
     token = token_source(config)
     return Launch(wanted, env, token)
@@ -229,14 +230,11 @@ def _loopback(address: str) -> bool:
 
 
 def check_exposure(config: Config, api_key_env: str | None, bind: str, key: str | None) -> None:
-    """Publishing beyond loopback needs an API key, and a server that can check one."""
+    """Publishing beyond loopback needs an API key, which the proxy checks (toolkit/proxy.py)."""
+    if key:
+        proxy.check_key(key)
     if _loopback(bind):
         return
-    if api_key_env is None:
-        raise EngineError(
-            f"{config.name}'s server ({config.backend}) has no authentication, so it cannot be "
-            f"published on {bind}; keep --bind 127.0.0.1 and put an authenticating proxy in front."
-        )
     if not key:
         raise EngineError(
             f"publishing {config.name} on {bind} needs an API key; pass --api-key (or set "
@@ -358,7 +356,10 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
     compose_file.parent.mkdir(parents=True, exist_ok=True)
     from toolkit import render
 
-    compose_file.write_text(render.render_compose(catalog, config), encoding="utf-8")
+    rendered = render.render_compose(catalog, config)
+    if options.api_key:  # the authenticating proxy publishes the service (toolkit/proxy.py)
+        rendered = proxy.set_up(rendered, config, catalog.backend(config), options.api_key)
+    compose_file.write_text(rendered, encoding="utf-8")
     try:
         result = run_compose(
             ["-p", config.project, "up", "-d", "--no-build"],
@@ -473,6 +474,7 @@ def _with_teardown(name: str, message: str, kind: type[ToolkitError] = EngineErr
     except ToolkitError as exc:
         message += f"\nStopping it failed too ({exc}); run 'toolkit stop {name}'."
     _handed_token(name).unlink(missing_ok=True)
+    proxy.remove_key(name)
     return kind(message)
 
 
@@ -570,6 +572,7 @@ def stop(name: str, volumes: bool = False) -> bool:
     was_running = container(engine, name) is not None
     _down(name)
     _handed_token(name).unlink(missing_ok=True)
+    proxy.remove_key(name)
     if volumes:
         try:
             engine.remove_volume(names.CACHE_VOLUME)

@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from toolkit import multinode, names
+from toolkit import hardening, multinode, names
 from toolkit.catalog import Catalog, Config
 from toolkit.paths import data_root
 
@@ -100,6 +100,7 @@ class Context:
             "shm_size": c.shm_size or ("16gb" if c.gpus > 1 else None),
             "pip_build": backend.pip_build,
             "api_key_env": backend.api_key_env,
+            "confinement": hardening.compose_fields(backend, c),
         }
 
 

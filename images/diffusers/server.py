@@ -4,13 +4,19 @@
     GET  /v1/images/files/{id}    a generated PNG, for response_format "url"; with an API key
                                   set, its URL is signed and expires, so a browser opens it
     GET  /v1/models               the served model, once the pipeline is loaded
-    GET  /health                  200 when loaded, 503 while loading, 500 if loading failed
+    GET  /health                  200 when loaded, 503 while loading or while the worker is
+                                  stalled, 500 if loading failed or the worker died
 
 Configuration comes from the environment (the rendered Dockerfile sets it from the catalog):
 TOOLKIT_MODEL (a Hugging Face repo id or a local directory), TOOLKIT_REVISION, TOOLKIT_SERVED_NAME,
 TOOLKIT_DEVICE (cuda or cpu), TOOLKIT_DTYPE, TOOLKIT_STEPS, TOOLKIT_GUIDANCE, TOOLKIT_CPU_OFFLOAD,
-TOOLKIT_API_KEY (when set, the /v1 paths require it as a bearer token) and TOOLKIT_URL_SECONDS
-(how long a signed image URL stays valid, default 300).
+TOOLKIT_API_KEY (when set, the /v1 paths require it as a bearer token), TOOLKIT_URL_SECONDS
+(how long a signed image URL stays valid, default 300) and TOOLKIT_STALL_SECONDS (default 300).
+
+One worker thread runs the pipeline, one job at a time, and beats a heartbeat while it waits for
+jobs (every second) and at every denoising step. /health is 503 "stalled" when the worker has a
+job and has not beaten for TOOLKIT_STALL_SECONDS: a hung generation (a stuck CUDA kernel, a
+deadlock) turns the container unhealthy even though the HTTP thread still answers.
 
 Sizes the pipeline would silently change are refused: FLUX packs 2x2 latent patches, so its sides
 must be multiples of twice the VAE's downscale (16); a UNet pipeline needs multiples of 8.
@@ -32,6 +38,7 @@ import io
 import logging
 import math
 import os
+import queue
 import secrets
 import sys
 import threading
@@ -39,6 +46,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -51,6 +59,7 @@ log = logging.getLogger("diffusers-server")
 MAX_SIDE = 2048
 KEPT_FILES = 64
 FILES_PATH = "/v1/images/files/"
+IDLE_BEAT_SECONDS = 1.0
 
 
 @dataclass
@@ -65,6 +74,7 @@ class Settings:
     cpu_offload: bool = False
     api_key: str = ""
     url_seconds: int = 300
+    stall_seconds: float = 300.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -80,6 +90,7 @@ class Settings:
             cpu_offload=env.get("TOOLKIT_CPU_OFFLOAD", "") in ("1", "true"),
             api_key=env.get("TOOLKIT_API_KEY", ""),
             url_seconds=int(env.get("TOOLKIT_URL_SECONDS", "300")),
+            stall_seconds=float(env.get("TOOLKIT_STALL_SECONDS", "300")),
         )
 
 
@@ -91,6 +102,52 @@ class GenerationRequest(BaseModel):
     response_format: Literal["b64_json", "url"] = "b64_json"
 
 
+class Worker:
+    """The one thread that runs the pipeline, with a heartbeat of its own."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.Queue[tuple[Any, dict[str, Any], Future[list[Any]]]] = queue.Queue()
+        self.busy = False
+        self.beaten = time.monotonic()
+        self.thread = threading.Thread(target=self._loop, name="pipeline-worker", daemon=True)
+
+    def beat(self) -> None:
+        self.beaten = time.monotonic()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def submit(self, pipeline: Any, kwargs: dict[str, Any]) -> list[Any]:
+        done: Future[list[Any]] = Future()
+        self.jobs.put((pipeline, kwargs, done))
+        return done.result()
+
+    def stalled(self, seconds: float) -> bool:
+        """A job waits or runs, and the worker has not beaten for `seconds`."""
+        pending = self.busy or not self.jobs.empty()
+        return pending and time.monotonic() - self.beaten > seconds
+
+    def _loop(self) -> None:
+        while True:
+            self.beat()
+            try:
+                pipeline, kwargs, done = self.jobs.get(timeout=IDLE_BEAT_SECONDS)
+            except queue.Empty:
+                continue
+            self.busy = True
+            try:
+                done.set_result(list(pipeline(**kwargs).images))
+            except Exception as exc:  # the request that asked gets the error
+                done.set_exception(exc)
+            finally:
+                self.busy = False
+
+    def on_step(self, pipeline: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> Any:
+        """diffusers' callback_on_step_end: a beat at every denoising step."""
+        self.beat()
+        return kwargs
+
+
 @dataclass
 class State:
     settings: Settings
@@ -100,6 +157,7 @@ class State:
     files: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
     multiple: int = 8  # each side of an image, from the pipeline once loaded
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    worker: Worker = field(default_factory=Worker)
 
     def signature(self, file_id: str, expires: int) -> str:
         message = f"{file_id}.{expires}".encode()
@@ -188,6 +246,7 @@ def create_app(settings: Settings, load: Any = load_pipeline) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=loader, name="loader", daemon=True).start()
+        state.worker.start()
         yield
 
     app = FastAPI(
@@ -245,6 +304,14 @@ def create_app(settings: Settings, load: Any = load_pipeline) -> FastAPI:
             return JSONResponse({"status": "failed", "error": state.error}, status_code=500)
         if state.pipeline is None:
             return JSONResponse({"status": "loading"}, status_code=503)
+        if not state.worker.thread.is_alive():
+            return JSONResponse({"status": "failed", "error": "the worker died"}, status_code=500)
+        if state.worker.stalled(settings.stall_seconds):
+            idle = time.monotonic() - state.worker.beaten
+            return JSONResponse(
+                {"status": "stalled", "error": f"the worker has not progressed for {idle:.0f} s"},
+                status_code=503,
+            )
         return JSONResponse({"status": "ok"})
 
     @app.get("/v1/models")
@@ -334,10 +401,13 @@ def _run(state: State, prompt: str, width: int, height: int, n: int) -> list[Any
         "num_inference_steps": settings.steps,
         "num_images_per_prompt": n,
     }
-    if "guidance_scale" in inspect.signature(pipeline.__call__).parameters:
+    parameters = inspect.signature(pipeline.__call__).parameters
+    if "guidance_scale" in parameters:
         kwargs["guidance_scale"] = settings.guidance
-    with state.lock:  # one generation at a time: a pipeline is not thread-safe
-        return list(pipeline(**kwargs).images)
+    if "callback_on_step_end" in parameters:
+        kwargs["callback_on_step_end"] = state.worker.on_step
+    # One generation at a time, on the worker: a pipeline is not thread-safe.
+    return state.worker.submit(pipeline, kwargs)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,4 +21,15 @@ LABEL org.opencontainers.image.title="minicpm-v2.5" \
       io.github.model-serving-toolkit.backend="ollama" \
       io.github.model-serving-toolkit.gpus="1"
 
+# Not root: the server runs as uid 65532, its HOME (and so its caches) on the
+# /cache volume. /cache is made here, owned by that user, so a fresh cache volume copies the
+# ownership when first mounted (toolkit/hardening.py).
+RUN groupadd --system --gid 65532 toolkit \
+    && useradd --system --uid 65532 --gid 65532 \
+       --home-dir /cache/home --no-create-home --shell /usr/sbin/nologin toolkit \
+    && mkdir -p /cache/home \
+    && chown -R 65532:65532 /cache
+ENV HOME=/cache/home
+USER 65532:65532
+
 ENTRYPOINT ["/opt/toolkit/entrypoint.sh"]

@@ -18,5 +18,16 @@ LABEL org.opencontainers.image.title="openbiollm-llama3-70b_4" \
       io.github.model-serving-toolkit.backend="vllm" \
       io.github.model-serving-toolkit.gpus="4"
 
+# Not root: the server runs as uid 65532, its HOME (and so its caches) on the
+# /cache volume. /cache is made here, owned by that user, so a fresh cache volume copies the
+# ownership when first mounted (toolkit/hardening.py).
+RUN groupadd --system --gid 65532 toolkit \
+    && useradd --system --uid 65532 --gid 65532 \
+       --home-dir /cache/home --no-create-home --shell /usr/sbin/nologin toolkit \
+    && mkdir -p /cache/home \
+    && chown -R 65532:65532 /cache
+ENV HOME=/cache/home
+USER 65532:65532
+
 ENTRYPOINT ["vllm", "serve"]
 CMD ["aaditya/Llama3-OpenBioLLM-70B", "--served-model-name", "OpenBioLLM-Llama3-70B", "--host", "0.0.0.0", "--port", "8000", "--revision", "main", "--tensor-parallel-size", "4", "--max-model-len", "8192"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.engine.conftest import leftovers, toolkit, with_local_model
+from tests.engine.conftest import BASE_IMAGE, leftovers, toolkit, with_local_model
 from tests.servers import free_port
 from toolkit import engine, protocols, render
 from toolkit.paths import REPO_ROOT
@@ -247,10 +247,10 @@ def test_exposing_a_port_needs_an_api_key_the_server_checks(
         "error: publishing demo-image on 0.0.0.0 needs an API key; pass "
         "--api-key (or set TOOLKIT_API_KEY), or keep --bind 127.0.0.1.\n"
     )
-    no_auth = toolkit("start", "demo-text", "--bind", "0.0.0.0", "--api-key", "k", catalog=built)
-    assert no_auth.stderr == (
-        "error: demo-text's server (transformers) has no authentication, so it cannot be "
-        "published on 0.0.0.0; keep --bind 127.0.0.1 and put an authenticating proxy in front.\n"
+    short = toolkit("start", "demo-text", "--bind", "0.0.0.0", "--api-key", "k", catalog=built)
+    assert short.stderr == (
+        "error: the API key must be 8 to 256 characters of A-Z a-z 0-9 . _ ~ + / = -; "
+        "pick another (e.g. openssl rand -hex 32).\n"
     )
     assert leftovers(docker, PROJECT) == []
 
@@ -264,7 +264,7 @@ def test_exposing_a_port_needs_an_api_key_the_server_checks(
         "--port",
         str(port),
         catalog=built,
-        env={"TOOLKIT_API_KEY": "s3cret-key"},
+        env={"TOOLKIT_API_KEY": "s3cret-key", "TOOLKIT_BASE_IMAGE": BASE_IMAGE},
     )
     assert started.exit_code == 0, started.output
     url = f"http://127.0.0.1:{port}"
