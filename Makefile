@@ -44,7 +44,7 @@ lint: setup ## ruff, mypy, shellcheck, the render check and the workflow check
 	$(TOOLKIT) render --check
 	PATH="$(abspath $(BIN)):$$PATH" scripts/lint-workflows.sh
 
-test-tools: ## install the Debian packages the tests use (docker-registry, kubectl)
+test-tools: ## install the Debian packages the tests use (docker-registry, kubectl, chromium)
 	scripts/ensure-test-tools.sh
 
 test: setup engine base-image vllm-parser test-tools ## every test, the engine tests included
