@@ -28,13 +28,19 @@ def test_gated_model_without_a_token_is_refused(home: Path) -> None:
     assert str(refused.value).endswith("(huggingface-cli login), or set HF_TOKEN_FILE or HF_TOKEN.")
 
 
-def test_hf_token_in_the_environment_becomes_a_private_file(home: Path, monkeypatch) -> None:
-    """start hands HF_TOKEN over as a 0600 file (stop removes it: tests/engine)."""
+def test_the_token_is_handed_over_in_a_folder_only_root_enters(home: Path, monkeypatch) -> None:
+    """start hands the token over as a file of its own (stop removes it: tests/engine). The
+    server's non-root user reads it inside the container; no other host user reaches it."""
     monkeypatch.setenv("HF_TOKEN", "hf_example")
     assert engine.token_source(GATED) is None, "no file of the user's: start writes one"
-    path = engine.hand_over_token(GATED.name)
+    path = engine.hand_over_token(GATED.name, None)
     assert path.read_text() == "hf_example"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    own = home / "token"
+    own.write_text("hf_from_file\n")
+    own.chmod(0o600)
+    assert engine.hand_over_token(GATED.name, own).read_text() == "hf_from_file"
 
 
 def test_token_file_is_used_as_it_is(home: Path, monkeypatch) -> None:

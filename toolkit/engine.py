@@ -189,8 +189,8 @@ def local_model_dir(config: Config) -> Path:
 
 
 def token_source(config: Config) -> Path | None:
-    """The Hugging Face token file for a gated model, or None when none is needed or HF_TOKEN
-    holds it (start then hands it over as a 0600 file that stop removes)."""
+    """The user's Hugging Face token file for a gated model, or None when none is needed or
+    HF_TOKEN holds it; start hands either over as a file of its own (hand_over_token)."""
     if not config.gated:
         return None
     path = Path(os.environ.get("HF_TOKEN_FILE") or TOKEN_FILE_DEFAULT).expanduser()
@@ -335,9 +335,7 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
         return launch
     service = launch.service
     env = dict(launch.env)
-    token = launch.token
-    if config.gated and token is None:
-        token = hand_over_token(config.name)
+    token = hand_over_token(config.name, launch.token) if config.gated else None
     if token is not None:
         env["HF_TOKEN_FILE"] = str(token)
     # Download first (progress shown, stopped only by a stall), so the load timeout below counts
@@ -421,13 +419,18 @@ def checks_or_running(
     return Started(running, already_running=True)
 
 
-def hand_over_token(name: str) -> Path:
-    """HF_TOKEN as a 0600 file for the compose secret, never as a variable; stop removes it."""
+def hand_over_token(name: str, source: Path | None) -> Path:
+    """The token (from its file, else HF_TOKEN) as the file the compose secret mounts; never a
+    variable. Compose mounts the file with its host mode and the server runs as a non-root uid,
+    so it is readable by all (0644), inside a folder only root can enter (0700). stop removes it."""
+    token = source.read_text(encoding="utf-8").strip() if source else os.environ["HF_TOKEN"]
     path = _handed_token(name)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(os.environ["HF_TOKEN"])
+        handle.write(token)
+    os.chmod(path, 0o644)
     return path
 
 

@@ -318,8 +318,8 @@ def pull(
         return plan
     token = engine.token_source(config)
     handed = None
-    if config.gated and token is None:  # HF_TOKEN: handed over as a file, removed after
-        token = handed = engine.hand_over_token(f"{config.name}.pull")
+    if config.gated:  # handed over as a file the container's user reads, removed after
+        token = handed = engine.hand_over_token(f"{config.name}.pull", token)
     try:
         launch = launcher or image_launcher(catalog, config)
         return run(config.name, plan, launch, token, progress, stall_minutes)
