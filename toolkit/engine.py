@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkit import names
+from toolkit import locks, names, watchdog
 from toolkit.compose import ComposeError, compose_command, run_compose
 from toolkit.dockerapi import Container, Engine, EngineError, VolumeInUse, connect, not_built
 from toolkit.errors import ToolkitError
@@ -322,6 +322,7 @@ Progress = Callable[[float, str], None]
 class Started:
     service: Service
     already_running: bool = False
+    restarts: int = 0  # Docker's restart count when start found it running
 
 
 def start(catalog: Catalog, config: Config, options: StartOptions, progress: Progress) -> Started:
@@ -331,10 +332,36 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
     holding GPUs; the failure's message keeps the server's last log lines.
     """
     engine = connect()
-    launch = checks_or_running(engine, catalog, config, options)
+    timeout = options.timeout if options.timeout is not None else config.startup_seconds
+    # The checks and `compose up` under one lock: a second start checks after this one's
+    # container exists, so two starts on the same GPUs or port cannot both pass (toolkit.locks).
+    with locks.start_lock():
+        launch = checks_or_running(engine, catalog, config, options)
+        if not isinstance(launch, Started):
+            watchdog.clear_stopped(config.name)
+            _up(engine, catalog, config, launch)
     if isinstance(launch, Started):
+        # A start killed while waiting left the service loading: a rerun takes over its wait.
+        if options.wait:
+            _wait(
+                engine, config, launch.service, timeout, options.api_key, progress, launch.restarts
+            )
         return launch
     service = launch.service
+    try:
+        if options.wait:
+            _wait(engine, config, service, timeout, options.api_key, progress)
+    except KeyboardInterrupt:
+        raise _with_teardown(
+            config.name,
+            f"interrupted; {config.name} was stopped, so nothing is left running.",
+            Interrupted,
+        ) from None
+    return Started(service)
+
+
+def _up(engine: Engine, catalog: Catalog, config: Config, launch: Launch) -> None:
+    """Write the compose file and the token hand-over, then `compose up -d`."""
     env = dict(launch.env)
     token = launch.token
     if config.gated and token is None:
@@ -363,16 +390,12 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
                 f"docker compose up did not start {config.name} ({reason}); "
                 "nothing was left running.",
             )
-        if options.wait:
-            timeout = options.timeout if options.timeout is not None else config.startup_seconds
-            _wait(engine, config, service, timeout, options.api_key, progress)
     except KeyboardInterrupt:
         raise _with_teardown(
             config.name,
             f"interrupted; {config.name} was stopped, so nothing is left running.",
             Interrupted,
         ) from None
-    return Started(service)
 
 
 def checks_or_running(
@@ -404,7 +427,7 @@ def checks_or_running(
             f"{config.name} is already running, but {differs}; run 'toolkit stop "
             f"{config.name}' first to start it with other settings."
         )
-    return Started(running, already_running=True)
+    return Started(running, already_running=True, restarts=existing.restart_count)
 
 
 def hand_over_token(name: str) -> Path:
@@ -424,6 +447,7 @@ def _wait(
     timeout: float,
     api_key: str | None,
     progress: Progress,
+    restarts: int = 0,
 ) -> None:
     from toolkit import protocols
 
@@ -433,7 +457,7 @@ def _wait(
             return
         found = container(engine, config.name)
         elapsed = time.monotonic() - started
-        if found is None or found.status in ("exited", "dead") or found.restart_count > 0:
+        if found is None or found.status in ("exited", "dead") or found.restart_count > restarts:
             tail = _tail(engine, found)
             raise _with_teardown(
                 config.name,
@@ -511,9 +535,9 @@ def status(name: str | None = None) -> list[dict[str, object]]:
                 "url": service.url,
                 "gpus": ",".join(service.gpus) or "cpu",
                 "uptime_s": _uptime(found.started_at) if found.status == "running" else 0,
-                "restarts": found.restart_count,
                 "container": found.name,
             }
+            | watchdog.status_fields(found)
         )
     return sorted(rows, key=lambda r: str(r["config"]))
 
@@ -555,6 +579,7 @@ def stop(name: str, volumes: bool = False) -> bool:
                 "stop those first, then run this again (nothing was stopped)."
             )
     was_running = container(engine, name) is not None
+    watchdog.mark_stopped(name)  # before anything stops: the watchdog leaves it stopped
     _down(name)
     _handed_token(name).unlink(missing_ok=True)
     if volumes:
