@@ -112,22 +112,22 @@ class RecordedNvml:
     def __init__(self, recorded: dict[str, Any]) -> None:
         self.devices = recorded["devices"]
 
-    def nvmlDeviceGetCount(self) -> int:  # noqa: N802 (NVML's names)
+    def nvmlDeviceGetCount(self) -> int:
         return len(self.devices)
 
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> dict[str, Any]:  # noqa: N802
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> dict[str, Any]:
         return dict(self.devices[index])
 
-    def nvmlDeviceGetMemoryInfo(self, handle: dict[str, Any]) -> SimpleNamespace:  # noqa: N802
+    def nvmlDeviceGetMemoryInfo(self, handle: dict[str, Any]) -> SimpleNamespace:
         return SimpleNamespace(**handle["memory"])
 
-    def nvmlDeviceGetName(self, handle: dict[str, Any]) -> str:  # noqa: N802
+    def nvmlDeviceGetName(self, handle: dict[str, Any]) -> str:
         return str(handle["name"])
 
-    def nvmlDeviceGetUtilizationRates(self, handle: dict[str, Any]) -> SimpleNamespace:  # noqa: N802
+    def nvmlDeviceGetUtilizationRates(self, handle: dict[str, Any]) -> SimpleNamespace:
         return SimpleNamespace(**handle["utilization"])
 
-    def nvmlDeviceGetPowerUsage(self, handle: dict[str, Any]) -> int:  # noqa: N802
+    def nvmlDeviceGetPowerUsage(self, handle: dict[str, Any]) -> int:
         if handle.get("power_mw") is None:
             raise self.NVMLError("Not Supported")
         return int(handle["power_mw"])

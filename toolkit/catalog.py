@@ -366,6 +366,10 @@ class Catalog(Mapping[str, Config]):
             known = [*self._configs, *self.errors]
             raise CatalogError(unknown_name_message(name, known)) from None
 
+    def __contains__(self, name: object) -> bool:
+        # Mapping's own `in` calls __getitem__, which raises CatalogError, not KeyError.
+        return name in self._configs
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._configs)
 

@@ -124,7 +124,7 @@ def server_figures(now: Snapshot, then: Snapshot | None) -> dict[str, Any]:
     if then is None or now.at <= then.at:
         return figures
     span = now.at - then.at
-    figures["window_s"] = round(span, 1)
+    figures["window_s"] = span
     for figure in HISTOGRAMS:
         if figure in now.buckets:
             counts = _delta(now.buckets[figure], then.buckets.get(figure, {}))
@@ -132,7 +132,7 @@ def server_figures(now: Snapshot, then: Snapshot | None) -> dict[str, Any]:
     for figure in COUNTERS:
         if figure in now.counters:
             grown = _delta({"n": now.counters[figure]}, {"n": then.counters.get(figure, 0.0)})
-            figures[f"{figure}_per_s"] = round(grown["n"] / span, 3)
+            figures[f"{figure}_per_s"] = grown["n"] / span
     return figures
 
 
@@ -262,15 +262,15 @@ def describe(row: dict[str, Any]) -> str:
         add("requests", f"{row['requests_running']:g} running, {row['requests_waiting']:g} waiting")
     if row.get("kv_cache_usage") is not None:
         add("KV cache", f"{100 * row['kv_cache_usage']:.1f} % used")
-    span = f" (last {row['window_s']:g} s)" if "window_s" in row else ""
+    span = f" (last {row['window_s']:.0f} s)" if "window_s" in row else ""
     for figure, label in (("ttft_s", "TTFT"), ("itl_s", "ITL")):
         if figure in row:
             add(label, ", ".join(f"{q} {_seconds(v)}" for q, v in row[figure].items()) + span)
     if "generation_tokens_per_s" in row:
         add(
             "tokens/s",
-            f"{row['generation_tokens_per_s']:g} generated, "
-            f"{row.get('prompt_tokens_per_s', 0):g} prompt{span}",
+            f"{row['generation_tokens_per_s']:.3g} generated, "
+            f"{row.get('prompt_tokens_per_s', 0):.3g} prompt{span}",
         )
     for model in row.get("models", []):
         on_gpu = model["vram_bytes"] / model["size_bytes"] if model["size_bytes"] else 0

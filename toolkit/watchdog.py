@@ -30,7 +30,9 @@ The time from a hang to the restart is at most: retries x (interval + timeout) o
 healthcheck (Docker's probes of a hung server each time out) + one healthcheck interval (the
 phase of the first failing probe) + the backoff + the restart's stop timeout (a stopped process
 ignores SIGTERM; SIGKILL follows). With the rendered healthcheck (10 s, 10 s, 3 retries), the
-default first backoff (10 s) and stop timeout (10 s): 3 x 20 + 10 + 10 + 10 = 90 s.
+default first backoff (10 s) and stop timeout (10 s): 3 x 20 + 10 + 10 + 10 = 90 s. That holds
+once the service has passed a healthcheck: Docker counts no failure in the start period
+(`start_period`, the config's startup_seconds) before the first passing probe.
 """
 
 from __future__ import annotations
@@ -192,28 +194,35 @@ class Watchdog:
         log.info("watching toolkit services (%s)", _describe(self.policy))
         since = time.time()
         self.inspect()
-        while until is None or time.time() < until:
-            end = time.time() + self.policy.interval
-            if self.due:
-                end = min(end, *(when for _, when in self.due.values()))
-            if until is not None:
-                end = min(end, until)
-            try:
-                for event in self.engine.events(
-                    since,
-                    max(end, time.time()),
-                    type=["container"],
-                    event=["health_status"],
-                    label=[names.label("config")],
-                ):
-                    self.on_event(event)
-                since = end
-                self.inspect()
-            except EngineError as exc:
-                log.warning("%s Retrying in %.0f s.", exc, self.policy.interval)
-                time.sleep(self.policy.interval)
-                since = time.time()
-        log.info("watchdog stopped")
+        try:
+            while until is None or time.time() < until:
+                end = time.time() + self.policy.interval
+                if self.due:
+                    end = min(end, *(when for _, when in self.due.values()))
+                if until is not None:
+                    end = min(end, until)
+                try:
+                    for event in self.engine.events(
+                        since,
+                        max(end, time.time()),
+                        type=["container"],
+                        event=["health_status"],
+                        label=[names.label("config")],
+                    ):
+                        self.on_event(event)
+                        if self.due and min(when for _, when in self.due.values()) < end:
+                            end = (
+                                event.time_nano / 1e9
+                            )  # a restart falls due before the window ends
+                            break
+                    since = end
+                    self.inspect()
+                except EngineError as exc:
+                    log.warning("%s Retrying in %.0f s.", exc, self.policy.interval)
+                    time.sleep(self.policy.interval)
+                    since = time.time()
+        finally:  # also on SIGTERM (a service manager) and Ctrl-C
+            log.info("watchdog stopped")
 
     def on_event(self, event: Event) -> None:
         key = (event.time_nano, event.id, event.action)
@@ -254,7 +263,9 @@ class Watchdog:
             record.consecutive, record.gave_up = 0, False
         if record.gave_up:
             return
-        record.last_failure = f"unhealthy: {found.health_output[-200:] or 'no output'}"
+        # The probe's last line (a traceback's error, curl's message), kept short.
+        said = (found.health_output.splitlines() or ["no output"])[-1][:200]
+        record.last_failure = f"unhealthy: {said}"
         record.last_failure_at = time.time()
         record.healthy_since = 0.0
         if record.consecutive >= self.policy.max_restarts:
