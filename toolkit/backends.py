@@ -32,6 +32,24 @@ class Devices(BaseModel):
     cpu: str
 
 
+class Metrics(BaseModel):
+    """What a server reports of itself, for `toolkit metrics` (toolkit/metrics.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # prometheus: Prometheus text at `path`; ollama-ps: Ollama's loaded models (JSON) at `path`.
+    format: Literal["prometheus", "ollama-ps"]
+    path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_.-]*$")]
+    # For prometheus: the server's metric of each figure (running, waiting, kv_cache: gauges;
+    # ttft, itl: histograms; generation_tokens, prompt_tokens: counters).
+    names: dict[
+        Literal[
+            "running", "waiting", "kv_cache", "ttft", "itl", "generation_tokens", "prompt_tokens"
+        ],
+        str,
+    ] = {}
+
+
 class Backend(BaseModel):
     """One backend's descriptor (an entry of configs/_backends.yaml)."""
 
@@ -80,6 +98,8 @@ class Backend(BaseModel):
     # container of the config's image runs ({script}: toolkit/hubpull.py's text). A source kind
     # without an entry is fetched by the server itself when it starts.
     pull: dict[SourceKind, Annotated[list[str], Field(min_length=1)]] = {}
+    # Where the server reports its own figures; None: it reports none (restarts and GPUs only).
+    metrics: Metrics | None = None
     # How `plan` estimates memory: vLLM's budget model, or weights plus a fixed overhead
     # (and the KV cache of kv_context tokens).
     memory: Literal["vllm", "weights"]

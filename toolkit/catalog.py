@@ -400,6 +400,7 @@ class Catalog(Mapping[str, Config]):
             raise CatalogError(unknown_name_message(name, known)) from None
 
     def __contains__(self, name: object) -> bool:
+        # Mapping's own `in` calls __getitem__, which raises CatalogError, not KeyError.
         return name in self._configs
 
     def __iter__(self) -> Iterator[str]:

@@ -757,7 +757,7 @@ def _size(value: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @pass_state
 def status(state: State, name: str | None, as_json: bool) -> None:
-    """Show what runs: state, health, URL, GPUs, uptime.
+    """Show what runs: state, health, URL, GPUs, uptime, restarts.
 
     \b
     Examples:
@@ -772,8 +772,14 @@ def status(state: State, name: str | None, as_json: bool) -> None:
     if as_json:
         _echo_json(rows)
     elif rows:
-        shown = [r | {"uptime": output.duration(int(str(r["uptime_s"])))} for r in rows]
+        shown = [
+            r
+            | {"uptime": output.duration(int(str(r["uptime_s"])))}
+            | {"last failure": f"{r['last_failure_at']} {str(r['last_failure'])[:40]}".strip()}
+            for r in rows
+        ]
         columns = ["config", "model", "state", "health", "url", "gpus", "uptime", "restarts"]
+        columns += ["last failure"]
         click.echo(output.table(shown, columns))
     else:
         click.echo(f"{name} is not running." if name else "no toolkit service is running.")
@@ -847,6 +853,134 @@ def stop(state: State, name: str, volumes: bool, as_json: bool) -> None:
         click.echo(f"stopped {name}" + (" and removed the model cache" if volumes else ""))
     else:
         click.echo(f"{name} is not running; nothing to stop.")
+
+
+@cli.command()
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.5),
+    default=30.0,
+    show_default=True,
+    help="Seconds between inspections of every service (events arrive at once).",
+)
+@click.option(
+    "--backoff",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds before the first restart; each consecutive one doubles it.",
+)
+@click.option(
+    "--max-backoff",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="The longest wait before a restart, in seconds.",
+)
+@click.option(
+    "--max-restarts",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Consecutive restarts of one service before giving up on it.",
+)
+@click.option(
+    "--reset-after",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    help="Seconds healthy after which the consecutive count starts again.",
+)
+@click.option(
+    "--for", "duration", type=click.FloatRange(min=0), help="Stop after this many seconds."
+)
+def watch(
+    interval: float,
+    backoff: float,
+    max_backoff: float,
+    max_restarts: int,
+    reset_after: float,
+    duration: float | None,
+) -> None:
+    """Restart services that turn unhealthy (in the foreground).
+
+    It follows the engine's health events, restarts an unhealthy service after a backoff,
+    gives up after --max-restarts in a row, logs every action to stderr, and leaves alone what
+    `toolkit stop` stopped. `toolkit status` shows its restarts and the last failure.
+
+    \b
+    Examples:
+      toolkit watch
+      toolkit watch --backoff 5 --max-restarts 3
+    """
+    import logging
+    import signal
+
+    from toolkit import watchdog
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a service manager's stop
+    policy = watchdog.Policy(interval, backoff, max_backoff, max_restarts, reset_after)
+    watchdog.watch(policy, None if duration is None else time.time() + duration)
+
+
+@cli.command()
+@name_argument(required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option(
+    "--serve",
+    "serve_port",
+    type=click.IntRange(1, 65535),
+    metavar="PORT",
+    help="Serve every service's figures as one Prometheus endpoint on this port.",
+)
+@click.option(
+    "--bind",
+    default="127.0.0.1",
+    show_default=True,
+    callback=_address,
+    help="Address of the --serve endpoint.",
+)
+@pass_state
+def metrics(
+    state: State, name: str | None, as_json: bool, serve_port: int | None, bind: str
+) -> None:
+    """Show live figures: load, latency, tokens/s, GPUs, restarts.
+
+    Percentiles and rates cover the last minute: the difference from a scrape kept from an
+    earlier call, or from one taken 5 s before when there is none.
+
+    \b
+    Examples:
+      toolkit metrics
+      toolkit metrics llama3-8b --json
+      toolkit metrics --serve 9400
+    """
+    from toolkit import metrics as figures
+    from toolkit.dockerapi import connect
+
+    if name:
+        _service(state, name)  # an unknown name: exit 2
+    if serve_port is not None:
+        from toolkit import metrics_server
+
+        click.echo(f"serving the figures of every service at http://{bind}:{serve_port}/metrics")
+        metrics_server.serve(bind, serve_port)
+        return
+    reader = figures.load_reader(figures.WINDOW)
+    rows = reader.figures(connect(), name, figures.FIRST_WAIT)
+    figures.save_reader(reader)
+    if as_json:
+        _echo_json(rows)
+    elif rows:
+        click.echo("\n\n".join(figures.describe(row) for row in rows))
+    else:
+        click.echo(f"{name} is not running." if name else "no toolkit service is running.")
 
 
 @cli.command()

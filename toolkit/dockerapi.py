@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import struct
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,10 +64,15 @@ class Container:
     started_at: str
     restart_count: int
     exit_code: int
+    finished_at: str = ""
+    health_output: str = ""  # the last healthcheck's output
+    healthcheck: Healthcheck | None = None
 
     @classmethod
     def from_inspect(cls, data: dict[str, Any]) -> Container:
         state = data.get("State") or {}
+        probes = (state.get("Health") or {}).get("Log") or [{}]
+        check = (data.get("Config") or {}).get("Healthcheck")
         return cls(
             id=data["Id"],
             name=data.get("Name", "").lstrip("/"),
@@ -76,6 +82,49 @@ class Container:
             started_at=state.get("StartedAt", ""),
             restart_count=int(data.get("RestartCount", 0)),
             exit_code=int(state.get("ExitCode", 0)),
+            finished_at=state.get("FinishedAt", ""),
+            health_output=str(probes[-1].get("Output", "")).strip(),
+            healthcheck=Healthcheck.from_config(check) if check else None,
+        )
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    """A container's healthcheck timing, in seconds (the engine counts in nanoseconds)."""
+
+    interval: float
+    timeout: float
+    retries: int
+
+    @classmethod
+    def from_config(cls, check: dict[str, Any]) -> Healthcheck:
+        # Docker's defaults where the image or compose file leaves a value out.
+        return cls(
+            interval=int(check.get("Interval") or 30e9) / 1e9,
+            timeout=int(check.get("Timeout") or 30e9) / 1e9,
+            retries=int(check.get("Retries") or 3),
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the engine's event stream: `health_status: unhealthy`, `die`, `start`..."""
+
+    type: str
+    action: str
+    id: str
+    attributes: dict[str, str]
+    time_nano: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Event:
+        actor = data.get("Actor") or {}
+        return cls(
+            type=data.get("Type", ""),
+            action=data.get("Action", ""),
+            id=actor.get("ID", data.get("id", "")),
+            attributes=actor.get("Attributes") or {},
+            time_nano=int(data.get("timeNano", 0)),
         )
 
 
@@ -189,6 +238,44 @@ class Engine:
             yield from _frames(response, tty)
         finally:
             connection.close()
+
+    def events(self, since: float, until: float, **filters: list[str]) -> Iterator[Event]:
+        """The events between two times (seconds since the epoch); with `until` in the future
+        the engine streams them as they happen and ends the stream then."""
+        query = {"since": f"{since:.9f}", "until": f"{until:.9f}", "filters": json.dumps(filters)}
+        wait = max(0.0, until - time.time()) + self.timeout
+        connection, response = self._send("GET", "/events", query, timeout=wait)
+        try:
+            if response.status != 200:
+                raise EngineError(f"reading the engine's events failed ({response.status})")
+            while line := response.readline():
+                if line.strip():
+                    yield Event.from_json(json.loads(line))
+        except OSError:
+            raise EngineError(
+                f"the Docker engine at {self.host} stopped answering while its events were read."
+            ) from None
+        finally:
+            connection.close()
+
+    def restart(self, container_id: str, stop_timeout: int = 10) -> bool:
+        """Restart a container (SIGTERM, SIGKILL after stop_timeout s); False if it is gone."""
+        status, body = self.request(
+            "POST", f"/containers/{container_id}/restart", {"t": str(stop_timeout)}
+        )
+        if status == 404:
+            return False
+        if status != 204:
+            raise EngineError(f"restarting a container failed ({status}): {_why(body)}")
+        return True
+
+    def stop(self, container_id: str, stop_timeout: int = 10) -> None:
+        """Stop a running container; a container already stopped or gone is fine."""
+        status, body = self.request(
+            "POST", f"/containers/{container_id}/stop", {"t": str(stop_timeout)}
+        )
+        if status not in (204, 304, 404):
+            raise EngineError(f"stopping a container failed ({status}): {_why(body)}")
 
     def remove_volume(self, name: str) -> bool:
         """Remove a volume; False if there was none. VolumeInUse while a container uses it."""

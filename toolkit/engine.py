@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkit import hardening, names, proxy
+from toolkit import hardening, locks, names, proxy, watchdog
 from toolkit.compose import ComposeError, compose_command, run_compose
 from toolkit.dockerapi import Container, Engine, EngineError, VolumeInUse, connect, not_built
 from toolkit.errors import ToolkitError
@@ -321,6 +321,7 @@ Progress = Callable[[float, str], None]
 class Started:
     service: Service
     already_running: bool = False
+    restarts: int = 0  # Docker's restart count when start found it running
 
 
 def start(catalog: Catalog, config: Config, options: StartOptions, progress: Progress) -> Started:
@@ -330,25 +331,66 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
     holding GPUs; the failure's message keeps the server's last log lines.
     """
     engine = connect()
+    timeout = options.timeout if options.timeout is not None else config.startup_seconds
     launch = checks_or_running(engine, catalog, config, options)
+    if not isinstance(launch, Started):
+        # Download first, outside the lock (it may take hours), with progress, stopped only by
+        # a stall; the load timeout below counts from its end. A cache that matches its lock
+        # starts without the Hub.
+        from toolkit import pull
+
+        token = hand_over_token(config.name, launch.token) if config.gated else None
+        try:
+            cached = pull.prepare(
+                catalog, config, token, progress, stderr_progress, options.stall_minutes
+            )
+        except (ToolkitError, KeyboardInterrupt):
+            _handed_token(config.name).unlink(missing_ok=True)
+            raise
+        # The checks again and `compose up` under one lock: a second start checks after this
+        # one's container exists, so two starts on the same GPUs or port cannot both pass.
+        try:
+            with locks.start_lock():
+                launch = checks_or_running(engine, catalog, config, options)
+                if not isinstance(launch, Started):
+                    watchdog.clear_stopped(config.name)
+                    _up(engine, catalog, config, launch, options, token, cached)
+        except (ToolkitError, KeyboardInterrupt):
+            _handed_token(config.name).unlink(missing_ok=True)
+            raise
     if isinstance(launch, Started):
+        # A start killed while waiting left the service loading: a rerun takes over its wait.
+        if options.wait:
+            _wait(
+                engine, config, launch.service, timeout, options.api_key, progress, launch.restarts
+            )
         return launch
     service = launch.service
+    try:
+        if options.wait:
+            _wait(engine, config, service, timeout, options.api_key, progress)
+    except KeyboardInterrupt:
+        raise _with_teardown(
+            config.name,
+            f"interrupted; {config.name} was stopped, so nothing is left running.",
+            Interrupted,
+        ) from None
+    return Started(service)
+
+
+def _up(
+    engine: Engine,
+    catalog: Catalog,
+    config: Config,
+    launch: Launch,
+    options: StartOptions,
+    token: Path | None,
+    cached: bool,
+) -> None:
+    """Write the compose file, then `compose up -d` with the checked settings."""
     env = dict(launch.env)
-    token = hand_over_token(config.name, launch.token) if config.gated else None
     if token is not None:
         env["HF_TOKEN_FILE"] = str(token)
-    # Download first (progress shown, stopped only by a stall), so the load timeout below counts
-    # from the end of the download; a cache that matches its lock starts without the Hub.
-    from toolkit import pull
-
-    try:
-        cached = pull.prepare(
-            catalog, config, token, progress, stderr_progress, options.stall_minutes
-        )
-    except ToolkitError:
-        _handed_token(config.name).unlink(missing_ok=True)
-        raise
     env["TOOLKIT_HF_HUB_OFFLINE"] = "1" if cached else "0"
     compose_file = state_dir() / "compose" / f"{config.name}.yaml"
     compose_file.parent.mkdir(parents=True, exist_ok=True)
@@ -375,16 +417,12 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
                 f"docker compose up did not start {config.name} ({reason}); "
                 "nothing was left running.",
             )
-        if options.wait:
-            timeout = options.timeout if options.timeout is not None else config.startup_seconds
-            _wait(engine, config, service, timeout, options.api_key, progress)
     except KeyboardInterrupt:
         raise _with_teardown(
             config.name,
             f"interrupted; {config.name} was stopped, so nothing is left running.",
             Interrupted,
         ) from None
-    return Started(service)
 
 
 def checks_or_running(
@@ -416,7 +454,7 @@ def checks_or_running(
             f"{config.name} is already running, but {differs}; run 'toolkit stop "
             f"{config.name}' first to start it with other settings."
         )
-    return Started(running, already_running=True)
+    return Started(running, already_running=True, restarts=existing.restart_count)
 
 
 def hand_over_token(name: str, source: Path | None) -> Path:
@@ -441,6 +479,7 @@ def _wait(
     timeout: float,
     api_key: str | None,
     progress: Progress,
+    restarts: int = 0,
 ) -> None:
     from toolkit import protocols
 
@@ -450,7 +489,7 @@ def _wait(
             return
         found = container(engine, config.name)
         elapsed = time.monotonic() - started
-        if found is None or found.status in ("exited", "dead") or found.restart_count > 0:
+        if found is None or found.status in ("exited", "dead") or found.restart_count > restarts:
             tail = _tail(engine, found)
             raise _with_teardown(
                 config.name,
@@ -529,9 +568,9 @@ def status(name: str | None = None) -> list[dict[str, object]]:
                 "url": service.url,
                 "gpus": ",".join(service.gpus) or "cpu",
                 "uptime_s": _uptime(found.started_at) if found.status == "running" else 0,
-                "restarts": found.restart_count,
                 "container": found.name,
             }
+            | watchdog.status_fields(found)
         )
     return sorted(rows, key=lambda r: str(r["config"]))
 
@@ -573,6 +612,7 @@ def stop(name: str, volumes: bool = False) -> bool:
                 "stop those first, then run this again (nothing was stopped)."
             )
     was_running = container(engine, name) is not None
+    watchdog.mark_stopped(name)  # before anything stops: the watchdog leaves it stopped
     _down(name)
     _handed_token(name).unlink(missing_ok=True)
     proxy.remove_key(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import Any
 
 MIB = 2**20
 GIB = 2**30
@@ -96,5 +97,87 @@ def _nvidia_smi() -> list[Gpu]:
     try:
         result = subprocess.run(query, capture_output=True, text=True, timeout=20, check=True)
         return parse_nvidia_smi(result.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A GPU's live figures, for `toolkit metrics`."""
+
+    index: str
+    name: str
+    memory_used_gib: float
+    memory_total_gib: float
+    utilization_percent: float
+    power_watts: float | None  # None where the board does not report it
+
+
+def usage() -> list[Usage]:
+    """Every NVIDIA GPU's memory, utilisation and power: NVML first, nvidia-smi as the fallback."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no library, no driver: try nvidia-smi
+        return _smi_usage()
+    try:
+        return nvml_usage(pynvml)
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def nvml_usage(nvml: Any) -> list[Usage]:
+    """Read the figures through an initialised NVML binding (pynvml's functions)."""
+    found = []
+    for i in range(nvml.nvmlDeviceGetCount()):
+        handle = nvml.nvmlDeviceGetHandleByIndex(i)
+        memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+        name = nvml.nvmlDeviceGetName(handle)
+        try:
+            power: float | None = nvml.nvmlDeviceGetPowerUsage(handle) / 1000  # milliwatts
+        except nvml.NVMLError:
+            power = None
+        found.append(
+            Usage(
+                str(i),
+                name.decode() if isinstance(name, bytes) else str(name),
+                round(memory.used / GIB, 2),
+                round(memory.total / GIB, 2),
+                float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu),
+                power,
+            )
+        )
+    return found
+
+
+USAGE_QUERY = "index,name,memory.used,memory.total,utilization.gpu,power.draw"
+
+
+def parse_smi_usage(output: str) -> list[Usage]:
+    """Rows of `nvidia-smi --query-gpu=USAGE_QUERY --format=csv,noheader,nounits`."""
+    found = []
+    for line in output.strip().splitlines():
+        index, name, used, total, busy, power = (part.strip() for part in line.split(","))
+        found.append(
+            Usage(
+                index,
+                name,
+                round(float(used) * MIB / GIB, 2),
+                round(float(total) * MIB / GIB, 2),
+                float(busy),
+                None if power in ("[N/A]", "[Not Supported]") else float(power),
+            )
+        )
+    return found
+
+
+def _smi_usage() -> list[Usage]:
+    if not shutil.which("nvidia-smi"):
+        return []
+    query = ["nvidia-smi", f"--query-gpu={USAGE_QUERY}", "--format=csv,noheader,nounits"]
+    try:
+        result = subprocess.run(query, capture_output=True, text=True, timeout=20, check=True)
+        return parse_smi_usage(result.stdout)
     except (OSError, subprocess.SubprocessError, ValueError):
         return []
