@@ -45,16 +45,18 @@ def tiny_llama(target: Path) -> None:
     tokenizer.chat_template = CHAT_TEMPLATE
     config = LlamaConfig(
         vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=64,
+        # vLLM's CPU attention kernels take head sizes such as 64, not 8: two heads of 64.
+        hidden_size=128,
+        intermediate_size=256,
         num_hidden_layers=2,
-        num_attention_heads=4,
+        num_attention_heads=2,
         num_key_value_heads=2,
         max_position_embeddings=512,
         bos_token_id=1,
         eos_token_id=2,
     )
-    LlamaForCausalLM(config).save_pretrained(target)
+    # bf16, the dtype the real checkpoints ship, and one vLLM's CPU backend runs.
+    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(target)
     tokenizer.save_pretrained(target)
 
 
