@@ -19,4 +19,4 @@ LABEL org.opencontainers.image.title="llama3.1-405b_8" \
       io.github.model-serving-toolkit.gpus="8"
 
 ENTRYPOINT ["vllm", "serve"]
-CMD ["meta-llama/Llama-3.1-405B-Instruct-FP8", "--served-model-name", "Llama-3.1-405B", "--host", "0.0.0.0", "--port", "8000", "--revision", "main", "--tensor-parallel-size", "8", "--max-model-len", "32768", "--gpu-memory-utilization", "0.95"]
+CMD ["meta-llama/Llama-3.1-405B-Instruct-FP8", "--served-model-name", "Llama-3.1-405B", "--host", "0.0.0.0", "--port", "8000", "--revision", "main", "--tensor-parallel-size", "8", "--max-model-len", "32768", "--gpu-memory-utilization", "0.95", "--allow-deprecated-quantization"]
