@@ -42,7 +42,9 @@ def test_list_json_holds_every_seed_config_exactly(run: Run) -> None:
         assert (rows[name]["model"], rows[name]["protocol"]) == (model, protocol)
         assert set(rows[name]) >= {"name", "model", "protocol", "backend", "gpus"}
     extra = set(rows) - {name for name, _, _ in SEED_ROWS}
-    assert extra == {"demo-image", "demo-text"}, "only the CPU demos stand beside the seed"
+    assert extra == {"demo-image", "demo-text", "demo-vllm"}, (
+        "only the CPU demos stand beside the seed"
+    )
 
 
 @pytest.mark.parametrize(("name", "model", "protocol"), SEED_ROWS)

@@ -47,7 +47,9 @@ DEPRECATED_FBGEMM = (
 )
 
 CATALOG = Catalog.load()
-VLLM_CONFIGS = [(n, c) for n, c in CATALOG.items() if c.backend == "vllm"]
+# The checkpoints on Hugging Face; the CPU demo's tiny local model runs for real instead
+# (tests/engine/test_vllm.py).
+VLLM_CONFIGS = [(n, c) for n, c in CATALOG.items() if c.backend == "vllm" and c.source.hf]
 
 
 def twin_path(config: Config) -> Path:

@@ -174,12 +174,20 @@ class Backend(Strict):
     base: Annotated[str, Field(pattern=r"^[a-z0-9./_-]+:[A-Za-z0-9._-]+$")]
     container_port: Annotated[int, Field(ge=1, le=65535)]
     packages: dict[str, str] = {}
+    # A lock file in the image's build context, installed with --no-deps beside the packages.
+    requirements: str | None = None
+    # Debian packages the Python image installs first (shared libraries its wheels load).
+    system_packages: list[str] = []
+    # The image's entrypoint, where the template takes it from the data.
+    entrypoint: list[str] = []
+    # The pins a CPU-only config (gpus: 0) gets instead, rendered from the same templates.
+    cpu: Backend | None = None
 
     @property
     def version(self) -> str:
         """The backend's version, the default image tag: its package's, else the base's tag."""
         for package, version in self.packages.items():
-            if package.split("[")[0] == self.name.value:
+            if package.split("[")[0] in (self.name.value, f"{self.name.value}-cpu"):
                 return version
         return self.base.rsplit(":", 1)[1]
 
@@ -311,7 +319,10 @@ class Catalog(Mapping[str, Config]):
         return len(self._configs)
 
     def backend(self, config: Config) -> Backend:
-        return self.backends[config.backend]
+        backend = self.backends[config.backend]
+        if config.gpus == 0 and backend.cpu is not None:
+            return backend.cpu
+        return backend
 
 
 def unknown_name_message(name: str, known: list[str]) -> str:
@@ -351,6 +362,9 @@ def _load_backends(path: Path) -> dict[BackendName, Backend]:
             allowed = ", ".join(BackendName)
             raise CatalogError(f"{_show(path)}: unknown backend '{key}'; allowed: {allowed}.")
         try:
+            cpu = value.get("cpu") if isinstance(value, dict) else None
+            if isinstance(cpu, dict):
+                value = {**value, "cpu": {"name": key, **cpu}}
             backends[BackendName(key)] = Backend.model_validate({"name": key, **value})
         except ValidationError as exc:
             raise _explain(path, exc, Backend) from None

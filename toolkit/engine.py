@@ -126,7 +126,7 @@ def build(catalog: Catalog, config: Config, options: BuildOptions) -> str:
         if options.wheelhouse:
             for wheel in options.wheelhouse.glob("*.whl"):
                 _link_or_copy(wheel, wheels / wheel.name)
-        spec = _build_spec(config, ref, context, options)
+        spec = _build_spec(catalog, config, ref, context, options)
         spec_file = Path(scratch) / "build.yaml"
         spec_file.write_text(render.to_json(spec), encoding="utf-8")
         args = ["--progress", "plain", "build"] + (["--no-cache"] if options.no_cache else [])
@@ -145,7 +145,9 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _build_spec(config: Config, ref: str, context: Path, options: BuildOptions) -> dict[str, Any]:
+def _build_spec(
+    catalog: Catalog, config: Config, ref: str, context: Path, options: BuildOptions
+) -> dict[str, Any]:
     args: dict[str, str] = {}
     if options.base_image:
         args["BASE_IMAGE"] = options.base_image
@@ -169,7 +171,7 @@ def _build_spec(config: Config, ref: str, context: Path, options: BuildOptions) 
         "name": config.project + "-build",
         "services": {"model": {"image": ref, "build": build}},
     }
-    if render.pip_build(config):
+    if render.pip_build(catalog, config):
         bundle = options.ca_bundle or Path(os.environ.get("TOOLKIT_CA_BUNDLE", DEFAULT_CA_BUNDLE))
         if not bundle.is_file():  # no bundle: the secret is empty and pip trusts its own CAs
             bundle = Path(os.devnull)

@@ -109,7 +109,7 @@ def plan(
             "file or pass --model."
         )
     gpus = config.gpus if gpus is None else gpus
-    if config.backend == BackendName.VLLM:
+    if config.backend == BackendName.VLLM and gpus:  # with no GPU, vLLM runs on the CPU
         return _vllm(config, facts, gpus, gpu_memory_gib, max_model_len)
     return _simple(config, facts, gpus, gpu_memory_gib, max_model_len)
 

@@ -190,9 +190,9 @@ def takes_api_key(config: Config) -> bool:
     return config.backend in (BackendName.VLLM, BackendName.DIFFUSERS)
 
 
-def pip_build(config: Config) -> bool:
+def pip_build(catalog: Catalog, config: Config) -> bool:
     """Whether the image installs Python packages (and so takes the CA bundle and wheelhouse)."""
-    return config.backend in (BackendName.DIFFUSERS, BackendName.TRANSFORMERS)
+    return bool(catalog.backend(config).packages)
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ class Context:
             "label_prefix": LABEL_PREFIX,
             "gpu_ids": [str(i) for i in range(c.gpus)],
             "shm_size": c.shm_size or ("16gb" if c.gpus > 1 else None),
-            "pip_build": pip_build(c),
+            "pip_build": pip_build(cat, c),
             "api_key_env": {
                 BackendName.VLLM: "VLLM_API_KEY",
                 BackendName.DIFFUSERS: "TOOLKIT_API_KEY",
