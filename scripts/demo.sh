@@ -15,7 +15,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 cleanup() {
   "$toolkit" stop demo-image >/dev/null 2>&1 || true
-  "$toolkit" stop demo-text >/dev/null 2>&1 || true
+  "$toolkit" stop demo-vllm >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -28,28 +28,28 @@ torch=$("$venv/bin/python" -c 'import torch; print(torch.__version__.split("+")[
 "$venv/bin/pip" download --quiet --no-deps --only-binary=:all: --dest "$wheels" "torch==$torch"
 ls "$wheels"
 
-for config in demo-image demo-text; do
+for config in demo-image demo-vllm; do
   step "toolkit build $config"
   "$toolkit" build "$config" --wheelhouse "$wheels" --base-image "$base"
 done
 
 step "toolkit start demo-image"
 "$toolkit" start demo-image
-step "toolkit start demo-text"
-"$toolkit" start demo-text
+step "toolkit start demo-vllm (the real vLLM, built for CPUs: about a minute on two cores)"
+"$toolkit" start demo-vllm
 "$toolkit" status
 
 step "one request to each: an image, then a chat answer"
-OUT=.demo/cat.png SIZE=64x64 PORT=2042 scripts/request-service-openai-image.sh Tiny-Diffusion
-PORT=3042 scripts/request-service-openai-text.sh Tiny-Llama
+OUT=.demo/cat.png SIZE=64x64 scripts/request-service-openai-image.sh demo-image
+scripts/request-service-openai-text.sh demo-vllm
 
 step "the protocol probes"
 "$toolkit" probe demo-image
-"$toolkit" probe demo-text
+"$toolkit" probe demo-vllm
 
 step "toolkit stop"
 "$toolkit" stop demo-image
-"$toolkit" stop demo-text
+"$toolkit" stop demo-vllm
 trap - EXIT
 echo
 echo "demo passed: both services answered over their protocols and were stopped."

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# A virtual environment holding the pinned vLLM's own argument parser, for the test that every
-# rendered vLLM command line is one that vLLM accepts. No GPU needed: vLLM is installed without
-# its dependencies, and only what importing its CLI arguments needs is added (CPU torch).
+# A virtual environment holding the pinned vLLM's own argument parser and model checks, for the
+# tests that every rendered vLLM command line is one that vLLM accepts and passes its start-time
+# checks on the config's twin. No GPU needed: vLLM is installed without its dependencies, and
+# only what importing its CLI arguments and model config needs is added (CPU torch).
 #   scripts/make-vllm-parser-venv.sh [DIR]     (default: .venv-vllm)
 set -euo pipefail
 cd "$(dirname "$0")/.."

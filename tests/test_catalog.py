@@ -42,7 +42,7 @@ def test_list_json_holds_every_seed_config_exactly(run: Run) -> None:
         assert (rows[name]["model"], rows[name]["protocol"]) == (model, protocol)
         assert set(rows[name]) >= {"name", "model", "protocol", "backend", "gpus"}
     extra = set(rows) - {name for name, _, _ in SEED_ROWS}
-    assert extra == {"demo-image", "demo-text", "llama3.1-405b_16"}, (
+    assert extra == {"demo-image", "demo-text", "demo-vllm", "llama3.1-405b_16"}, (
         "only the CPU demos and the two-host 405B stand beside the seed"
     )
 

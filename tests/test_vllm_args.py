@@ -78,8 +78,8 @@ def test_vllm_accepts_the_rendered_command(parsed, name: str, config) -> None:
     result = parsed[name]
     assert "error" not in result, f"vLLM refuses {name}'s command line"
     assert result["served"] == [config.model]
-    assert result["tp"] == config.gpus
-    assert result["model"] == config.source.hf
+    assert result["tp"] == max(config.gpus, 1)
+    assert result["model"] == config.source.reference
 
 
 def test_vllm_refuses_an_unknown_flag_and_a_bad_value(parser_python: Path) -> None:

@@ -63,6 +63,10 @@ class Backend(BaseModel):
     # Python packages the image installs; a backend with packages builds with pip (and so takes
     # the CA bundle, the pip index and the wheelhouse).
     packages: dict[str, str] = {}
+    # A lock file in the build context, installed with --no-deps beside the packages.
+    requirements: str | None = None
+    # Debian packages a Python image installs first (shared libraries its wheels load).
+    system_packages: list[str] = []
     # The oldest NVIDIA driver the image's CUDA runs on, where the image uses CUDA.
     min_driver: Annotated[int, Field(gt=0)] | None = None
     protocols: Annotated[list[Protocol], Field(min_length=1)]
@@ -105,6 +109,9 @@ class Backend(BaseModel):
     memory: Literal["vllm", "weights"]
     overhead_gib: Annotated[float, Field(ge=0)] = 0.0
     kv_context: Annotated[int, Field(ge=0)] = 0
+    # What a CPU-only config (gpus: 0) gets instead: this entry with the `cpu:` fields laid
+    # over it (configs/_backends.yaml), rendered from the same template.
+    cpu: Backend | None = None
 
     @field_validator("multi_node")
     @classmethod
@@ -124,9 +131,13 @@ class Backend(BaseModel):
     def version(self) -> str:
         """The backend's version, the default image tag: its package's, else the base's tag."""
         for package, version in self.packages.items():
-            if package.split("[")[0] == self.name:
+            if package.split("[")[0] in (self.name, f"{self.name}-cpu"):
                 return version
         return self.base.rsplit(":", 1)[1]
+
+    def for_gpus(self, gpus: int) -> Backend:
+        """The descriptor a config of this many GPUs gets: the CPU variant for none."""
+        return self.cpu if gpus == 0 and self.cpu is not None else self
 
     @property
     def pip_build(self) -> bool:

@@ -168,11 +168,12 @@ class Config(Strict):
     @model_validator(mode="after")
     def _coherent(self, info: ValidationInfo) -> Self:
         backends: dict[str, Backend] = (info.context or {})["backends"]
-        backend = backends.get(self.backend)
-        if backend is None:
+        found = backends.get(self.backend)
+        if found is None:
             raise _FieldError(
                 "backend", f"unknown backend '{self.backend}'; allowed: {', '.join(backends)}"
             )
+        backend = found.for_gpus(self.gpus)
         if self.protocol not in backend.protocols:
             allowed = ", ".join(backend.protocols)
             raise _FieldError(
@@ -410,7 +411,7 @@ class Catalog(Mapping[str, Config]):
         return len(self._configs)
 
     def backend(self, config: Config) -> Backend:
-        return self.backends[config.backend]
+        return self.backends[config.backend].for_gpus(config.gpus)
 
 
 def unknown_name_message(name: str, known: list[str]) -> str:
@@ -449,6 +450,9 @@ def _load_backends(path: Path) -> dict[str, Backend]:
         if not isinstance(value, dict):
             raise CatalogError(f"{_show(path)}: backend '{key}' must be a mapping of fields.")
         try:
+            cpu = value.get("cpu")
+            if isinstance(cpu, dict):  # the CPU variant: the entry with its cpu: fields over it
+                value = {**value, "cpu": {**value, **cpu, "name": key, "cpu": None}}
             backends[key] = Backend.model_validate({"name": key, **value})
         except ValidationError as exc:
             raise _explain(path, exc, Backend, prefix=f"{key}.") from None

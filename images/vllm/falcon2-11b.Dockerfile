@@ -6,7 +6,12 @@ FROM vllm/vllm-openai:v0.33.0
 # Shared by every vLLM config: chat templates for models that ship none.
 COPY chat-templates/ /opt/toolkit/chat-templates/
 
-ENV HF_HOME="/cache/huggingface"
+ENV DO_NOT_TRACK="1" \
+    HF_HOME="/cache/huggingface" \
+    TORCHINDUCTOR_CACHE_DIR="/cache/torchinductor" \
+    TRITON_CACHE_DIR="/cache/triton" \
+    VLLM_CACHE_ROOT="/cache/vllm" \
+    VLLM_NO_USAGE_STATS="1"
 
 EXPOSE 8000
 LABEL org.opencontainers.image.title="falcon2-11b" \

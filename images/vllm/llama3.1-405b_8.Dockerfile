@@ -6,7 +6,12 @@ FROM vllm/vllm-openai:v0.33.0
 # Shared by every vLLM config: chat templates for models that ship none.
 COPY chat-templates/ /opt/toolkit/chat-templates/
 
-ENV HF_HOME="/cache/huggingface"
+ENV DO_NOT_TRACK="1" \
+    HF_HOME="/cache/huggingface" \
+    TORCHINDUCTOR_CACHE_DIR="/cache/torchinductor" \
+    TRITON_CACHE_DIR="/cache/triton" \
+    VLLM_CACHE_ROOT="/cache/vllm" \
+    VLLM_NO_USAGE_STATS="1"
 
 EXPOSE 8000
 LABEL org.opencontainers.image.title="llama3.1-405b_8" \
@@ -30,4 +35,4 @@ ENV HOME=/cache/home
 USER 65532:65532
 
 ENTRYPOINT ["vllm", "serve"]
-CMD ["meta-llama/Llama-3.1-405B-Instruct-FP8", "--served-model-name", "Llama-3.1-405B", "--host", "0.0.0.0", "--port", "8000", "--revision", "main", "--tensor-parallel-size", "8", "--max-model-len", "32768", "--gpu-memory-utilization", "0.95"]
+CMD ["meta-llama/Llama-3.1-405B-Instruct-FP8", "--served-model-name", "Llama-3.1-405B", "--host", "0.0.0.0", "--port", "8000", "--revision", "main", "--tensor-parallel-size", "8", "--max-model-len", "32768", "--gpu-memory-utilization", "0.95", "--allow-deprecated-quantization"]

