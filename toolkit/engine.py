@@ -557,13 +557,18 @@ def status(name: str | None = None) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for found in containers(engine, name):
         service = Service.from_labels(found.labels)
+        load: dict[str, float] = {}
+        if found.status == "running" and names.label("metrics") in found.labels:
+            from toolkit import metrics
+
+            load = metrics.load_now(found, service)
         rows.append(
             {
                 "config": service.name,
                 "model": service.model,
                 "protocol": service.protocol,
                 "state": found.status,
-                "health": found.health,
+                "health": _health(found, service),
                 "port": service.port,
                 "url": service.url,
                 "gpus": ",".join(service.gpus) or "cpu",
@@ -571,8 +576,29 @@ def status(name: str | None = None) -> list[dict[str, object]]:
                 "container": found.name,
             }
             | watchdog.status_fields(found)
+            | {key: load.get(key) for key in ("running", "waiting", "kv_cache")}
         )
     return sorted(rows, key=lambda r: str(r["config"]))
+
+
+def _health(found: Container, service: Service) -> str:
+    """Docker's health, except that a model already listed reads "ready" (what `start` said)
+    while Docker's first healthcheck is still to come."""
+    if found.status != "running" or found.health != "starting":
+        return found.health
+    import json
+    import urllib.request
+
+    from toolkit.kinds import LISTING, Protocol
+
+    try:
+        path = LISTING[Protocol(service.protocol)]
+        with urllib.request.urlopen(service.url + path, timeout=1) as answer:
+            listed = json.dumps(json.load(answer))
+    except (OSError, ValueError, KeyError):
+        return found.health
+    names_seen = (json.dumps(service.model), json.dumps(f"{service.model}:latest"))
+    return "ready" if any(name in listed for name in names_seen) else found.health
 
 
 def _uptime(started_at: str) -> int:

@@ -20,14 +20,15 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from toolkit import gpus, names, watchdog
 from toolkit.dockerapi import Container, Engine
 from toolkit.engine import Service, containers
 from toolkit.paths import state_dir
+
+if TYPE_CHECKING:
+    import httpx
 
 WINDOW = 60.0  # seconds the percentiles and rates cover
 FIRST_WAIT = 5.0  # seconds between two scrapes when no earlier one is kept
@@ -163,6 +164,8 @@ class Reader:
         return snapshot
 
     def figures(self, engine: Engine, name: str | None, first_wait: float) -> list[dict[str, Any]]:
+        import httpx
+
         rows = []
         found = [c for c in containers(engine, name) if c.status == "running"]
         with httpx.Client(timeout=5) as client:
@@ -171,6 +174,8 @@ class Reader:
         return sorted(rows, key=lambda r: str(r["config"]))
 
     def _one(self, client: httpx.Client, found: Container, first_wait: float) -> dict[str, Any]:
+        import httpx
+
         service = Service.from_labels(found.labels)
         restarts = watchdog.status_fields(found)
         row: dict[str, Any] = {
@@ -199,6 +204,22 @@ class Reader:
         except (httpx.HTTPError, ValueError) as exc:
             row["server"] = f"no answer from {service.url}{source.path} ({exc})"
         return row
+
+
+def load_now(found: Container, service: Service) -> dict[str, float]:
+    """What a Prometheus-reporting server says now, for `status`: requests running and waiting,
+    KV-cache use; nothing where it reports none or does not answer within a second."""
+    import urllib.request
+
+    source = Source.of(found)
+    if source is None or source.format != "prometheus":
+        return {}
+    try:
+        with urllib.request.urlopen(service.url + source.path, timeout=1) as answer:
+            text = answer.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return {}
+    return parse_prometheus(text, source, time.time()).gauges
 
 
 def ollama_models(answer: dict[str, Any]) -> list[dict[str, Any]]:

@@ -45,6 +45,15 @@ def duration(seconds: int) -> str:
     return f"{days}d{hours:02d}h"
 
 
+def load(row: dict[str, Any]) -> str:
+    """What the server says it is doing (vLLM's /metrics): requests running and waiting, KV use."""
+    if row.get("running") is None:
+        return ""
+    kv = row.get("kv_cache")
+    cache = f", KV {100 * float(kv):.0f}%" if kv is not None else ""
+    return f"{row['running']:.0f} running, {row.get('waiting') or 0:.0f} waiting{cache}"
+
+
 class Waiting:
     """Progress of a long wait: one live line on a terminal, a plain line every 5 s elsewhere."""
 

@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from tests.engine.conftest import leftovers, toolkit, with_local_model
+from tests.engine.conftest import BASE_IMAGE, leftovers, toolkit, with_local_model
 from tests.servers import free_port
 from toolkit.paths import REPO_ROOT
 
@@ -89,18 +89,27 @@ def test_vllm_serves_the_probe_and_the_openai_client(vllm_built: Path, stopped_a
         assert f"\n{series}{{" in metrics
     assert "vllm:kv_cache_usage_perc" in metrics
 
+    (row,) = json.loads(toolkit("status", NAME, "--json", catalog=vllm_built).stdout)
+    assert (row["running"], row["waiting"]) == (0.0, 0.0), "status reads vLLM's /metrics"
+    assert 0.0 <= row["kv_cache"] <= 1.0
+    assert row["health"] in ("ready", "healthy"), "what start said: the model answers"
 
-def test_vllm_checks_the_api_key_on_v1(vllm_built: Path, stopped_after: None) -> None:
+
+def test_an_exposed_vllm_answers_only_through_the_keyed_proxy(
+    vllm_built: Path, stopped_after: None
+) -> None:
+    """With an API key, the authenticating proxy (toolkit/proxy.py) publishes the service and
+    checks the key; vLLM's own key would guard only /v1 and leave /health and /metrics open."""
     host_port = port()
     result = toolkit(
         "start", NAME, "--bind", "0.0.0.0", "--port", str(host_port), "--api-key", "s3cret-key",
-        catalog=vllm_built,
+        catalog=vllm_built, env={"TOOLKIT_BASE_IMAGE": BASE_IMAGE},
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "s3cret-key" not in result.output
     url = f"http://127.0.0.1:{host_port}"
     refused = httpx.get(f"{url}/v1/models", timeout=10)
-    assert (refused.status_code, refused.json()) == (401, {"error": "Unauthorized"})
+    assert refused.status_code == 401
     wrong = httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer nope"}, timeout=10)
     assert wrong.status_code == 401
     accepted = httpx.get(
@@ -108,7 +117,10 @@ def test_vllm_checks_the_api_key_on_v1(vllm_built: Path, stopped_after: None) ->
     )
     assert accepted.status_code == 200
     assert [m["id"] for m in accepted.json()["data"]] == [MODEL]
-    assert httpx.get(f"{url}/health", timeout=10).status_code == 200, "vLLM leaves /health open"
+    key = {"Authorization": "Bearer s3cret-key"}
+    for path in ("/health", "/metrics", "/tokenize"):
+        closed = httpx.get(f"{url}{path}", headers=key, timeout=10)
+        assert closed.status_code == 404, f"{path} stays inside"
 
 
 def test_a_bad_engine_argument_fails_start_with_vllms_message(
