@@ -129,7 +129,16 @@ def test_an_ignore_comment_cannot_silence_a_default_finding(tmp_path: Path) -> N
     assert result.returncode != 0
     assert "[artipacked]" in result.stdout, result.stdout + result.stderr
     pedantic = subprocess.run(
-        [tool("zizmor"), "--quiet", "--offline", "--persona", "pedantic", str(copy)],
+        [
+            tool("zizmor"),
+            "--quiet",
+            "--offline",
+            "--color",
+            "never",
+            "--persona",
+            "pedantic",
+            str(copy),
+        ],
         capture_output=True,
         text=True,
         check=False,
