@@ -82,9 +82,9 @@ def test_a_killed_container_comes_back_and_status_says_so(
     assert status["last_failure"] == "the server exited; Docker restarted it"
     assert ISO.match(str(status["last_failure_at"]))
     table = toolkit("status", TEXT, catalog=catalog).stdout
-    assert table.splitlines()[0].split()[-3:] == ["RESTARTS", "LAST", "FAILURE"]
+    assert table.splitlines()[0].split()[-4:] == ["RESTARTS", "LOAD", "LAST", "FAILURE"]
     assert re.search(
-        rf"\s1\s+{status['last_failure_at']} the server exited; Docker restarted it$",
+        rf"\s1\s+-\s+{status['last_failure_at']} the server exited; Docker restarted it$",
         table.splitlines()[1],
     ), table
 
