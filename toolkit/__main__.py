@@ -2,8 +2,8 @@
 
 The read-only commands run most, `list`, `show NAME` and `plan NAME` (each with or without
 `--json`, and no other option), are answered here from the cache of toolkit.index without
-importing Click or pydantic (most of their start-up time); everything else, and every cache
-miss, goes to the Click CLI, which prints the same.
+importing Click or pydantic (most of their start-up time), and `status` straight from the
+engine; everything else, and every cache miss, goes to the Click CLI, which prints the same.
 """
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ def _fast(argv: list[str]) -> tuple[str, int] | None:
         option, argv = argv[1], argv[2:]
     as_json = argv[-1:] == ["--json"]
     words = argv[:-1] if as_json else argv
+    if words == ["status"]:
+        from toolkit.errors import ToolkitError
+
+        try:
+            return _status(as_json), 0
+        except ToolkitError:
+            return None  # the CLI says what is wrong, in its one error style
     if not words or words[0] not in ("list", "show", "plan") or len(words) > 2:
         return None
     if (words[0] == "list") != (len(words) == 1) or words[-1].startswith("-"):
@@ -44,6 +51,15 @@ def _fast(argv: list[str]) -> tuple[str, int] | None:
     import yaml
 
     return yaml.safe_dump(entry, sort_keys=False).rstrip(), 0
+
+
+def _status(as_json: bool) -> str:
+    from toolkit import engine, output
+
+    rows = engine.status()
+    if as_json:
+        return output.as_json(rows)
+    return output.status_table(rows) if rows else "no toolkit service is running."
 
 
 def main() -> None:

@@ -772,16 +772,7 @@ def status(state: State, name: str | None, as_json: bool) -> None:
     if as_json:
         _echo_json(rows)
     elif rows:
-        shown = [
-            r
-            | {"uptime": output.duration(int(str(r["uptime_s"])))}
-            | {"last failure": f"{r['last_failure_at']} {str(r['last_failure'])[:40]}".strip()}
-            | {"load": output.load(r)}
-            for r in rows
-        ]
-        columns = ["config", "model", "state", "health", "url", "gpus", "uptime", "restarts"]
-        columns += ["load", "last failure"]
-        click.echo(output.table(shown, columns))
+        click.echo(output.status_table(rows))
     else:
         click.echo(f"{name} is not running." if name else "no toolkit service is running.")
 

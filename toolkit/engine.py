@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkit import hardening, locks, names, proxy, watchdog
+from toolkit import locks, names, proxy, watchdog
 from toolkit.compose import ComposeError, compose_command, run_compose
 from toolkit.dockerapi import Container, Engine, EngineError, VolumeInUse, connect, not_built
 from toolkit.errors import ToolkitError
@@ -177,6 +177,8 @@ def checks(engine: Engine, catalog: Catalog, config: Config, options: StartOptio
                 "does not exist; create it (make demo does for the demo configs) "
                 "or point source.local elsewhere."
             )
+        from toolkit import hardening
+
         hardening.check_readable(local, backend.run_as_uid)
         env["TOOLKIT_MODEL_DIR"] = str(local)
     token = token_source(config)

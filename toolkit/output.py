@@ -45,6 +45,21 @@ def duration(seconds: int) -> str:
     return f"{days}d{hours:02d}h"
 
 
+STATUS_COLUMNS = ["config", "model", "state", "health", "url", "gpus", "uptime", "restarts"]
+
+
+def status_table(rows: list[dict[str, Any]]) -> str:
+    """`toolkit status`'s table: uptime in human units, the load, the last failure."""
+    shown = [
+        r
+        | {"uptime": duration(int(str(r["uptime_s"])))}
+        | {"last failure": f"{r['last_failure_at']} {str(r['last_failure'])[:40]}".strip()}
+        | {"load": load(r)}
+        for r in rows
+    ]
+    return table(shown, [*STATUS_COLUMNS, "load", "last failure"])
+
+
 def load(row: dict[str, Any]) -> str:
     """What the server says it is doing (vLLM's /metrics): requests running and waiting, KV use."""
     if row.get("running") is None:

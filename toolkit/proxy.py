@@ -17,7 +17,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit import hardening
 from toolkit.errors import ToolkitError
 from toolkit.paths import data_root, state_dir
 
@@ -107,6 +106,12 @@ def set_up(rendered: str, config: Config, backend: Backend, key: str) -> str:
     return render.to_json(exposed(yaml.safe_load(rendered), config, backend))
 
 
+def _non_root() -> int:
+    from toolkit import hardening  # pydantic: only where the proxy is set up, not on stop
+
+    return hardening.NON_ROOT_UID
+
+
 def remove_key(name: str) -> None:
     key_file(name).unlink(missing_ok=True)
 
@@ -128,7 +133,7 @@ def exposed(document: dict[str, Any], config: Config, backend: Backend) -> dict[
         # root filesystem refuses.
         "volumes": [f"{conf_file(config.name)}:/etc/toolkit/nginx.conf:ro"],
         "secrets": [{"source": "api_key", "target": "api_key"}],
-        "user": f"{hardening.NON_ROOT_UID}:{hardening.NON_ROOT_UID}",
+        "user": f"{_non_root()}:{_non_root()}",
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
         "read_only": True,
