@@ -96,12 +96,14 @@ def with_engine(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def show_with_engine(data: dict[str, Any]) -> dict[str, Any]:
     """`show`'s data with the disk its image takes, where the engine holds it."""
-    from toolkit.dockerapi import view
+    from toolkit.dockerapi import Engine, EngineError
 
-    seen = view()
-    if seen is not None and data["image"] in seen.images:
-        return data | {"image_disk_gib": round(seen.images[data["image"]] / 2**30, 2)}
-    return data | {"image_disk_gib": None}
+    try:
+        record = Engine(timeout=2).image_record(data["image"])
+    except EngineError:
+        record = None
+    size = round(int(record.get("Size", 0)) / 2**30, 2) if record else None
+    return data | {"image_disk_gib": size}
 
 
 def plan_answer(catalog: Catalog, name: str) -> dict[str, Any]:
