@@ -1,9 +1,9 @@
 """The driver preflight: an image's CUDA needs a new enough NVIDIA driver.
 
 No GPU runs here, so NVML is replaced by a module that answers from tests/fixtures/nvml/*.json,
-in the shapes nvidia-ml-py returns; the fixtures say where their values come from. On a GPU host,
-`python -c "import pynvml as n; n.nvmlInit(); print(n.nvmlSystemGetDriverVersion())"` gives the
-value to record.
+in the shapes nvidia-ml-py returns: h100-driver-580.json was recorded on a lent H100 host, where
+the same discovery, `plan --host` and preflight also ran for real; h100-driver-570.json is that
+recording with an older driver, which the preflight must refuse.
 """
 
 from __future__ import annotations
@@ -54,6 +54,20 @@ def test_the_driver_and_gpus_come_from_nvml(nvml) -> None:
     assert (card.index, card.name, round(card.total_gib, 1)) == ("0", "NVIDIA H100 80GB HBM3", 79.6)
 
 
+def test_plan_host_plans_against_the_recorded_gpu(nvml, run) -> None:
+    nvml("h100-driver-580")
+    result = run("plan", "llama3-8b", "--host")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == (
+        "llama3-8b (vllm) on 1 GPU(s) of 79.18 GiB, utilization 0.90"
+    ), "the free memory NVML reported, as on the GPU host itself"
+    missing = run("plan", "llama3-70b_4", "--host", "--gpus", "0,1,2,3")
+    assert (missing.exit_code, missing.stderr) == (
+        2,
+        "error: GPU id(s) 1,2,3 do not exist on this host (it has 0); pick others with --gpus.\n",
+    )
+
+
 def test_a_driver_older_than_the_images_cuda_is_refused(nvml) -> None:
     config = CATALOG["llama3-8b"]
     needed = CATALOG.backend(config).min_driver
@@ -67,6 +81,7 @@ def test_a_driver_older_than_the_images_cuda_is_refused(nvml) -> None:
         "vLLM's -cu129 tag)."
     )
     nvml("h100-driver-580")
+    assert gpus.driver_version() == "580.159.04"
     engine.check_driver(config, needed, gpus.driver_version())
 
 
