@@ -120,6 +120,11 @@ BAD = {
         "bad.yaml: field 'env': key 'X: 1\\n    evil' is not allowed (String should match "
         "pattern '^[A-Za-z_][A-Za-z0-9_]*$').",
     ),
+    "vLLM facts the plan cannot do without": (
+        builtin_text("llama3-8b").replace("  kv_heads: 8\n", ""),
+        "bad.yaml: field 'info': vLLM's plan needs layers, kv_heads and head_dim; add them from "
+        "the model's config.json.",
+    ),
     "missing field": (
         builtin_text("llama3-8b").replace("model: Llama3-8B\n", ""),
         "bad.yaml: field 'model' is required; add it.",

@@ -137,7 +137,7 @@ def test_usage_errors_are_one_line_and_exit_2(run: Run) -> None:
         ("start", "demo-text", "--gpus", "abc"): "error: Invalid value for '--gpus': 'abc' is "
         "not a list of GPU ids; write them like 0 or 4,5,6,7 (see 'cli start --help').\n",
         ("start", "demo-text", "--bind", "notanip"): "error: Invalid value for '--bind': "
-        "'notanip' is not an IP address; use 127.0.0.1 (default) or 0.0.0.0 "
+        "'notanip' is not an IPv4 address; use 127.0.0.1 (default) or 0.0.0.0 "
         "(see 'cli start --help').\n",
         (
             "probe",

@@ -188,3 +188,11 @@ def test_plan_refuses_nonsense_sizes_and_two_gpu_options(run: Run) -> None:
     assert (both.exit_code, both.stderr) == (2, "error: give --gpu-count or --gpus, not both.\n")
     ids = run("plan", "llama3-70b_4", "--gpus", "4,5,6,7", "--json")
     assert json.loads(ids.stdout)["gpus"] == 4, "ids count as GPUs, as start takes them"
+
+
+def test_the_gpus_planned_choose_the_backend_build(run: Run) -> None:
+    """vLLM's CPU variant for no GPU, its GPU build for some, whatever the config declares."""
+    on_gpu = run("plan", "demo-vllm", "--gpu-count", "1").stdout.splitlines()[0]
+    assert on_gpu == "demo-vllm (vllm) on 1 GPU(s) of 79.22 GiB, utilization 0.90"
+    on_cpu = run("plan", "llama3-8b", "--gpu-count", "0").stdout.splitlines()[0]
+    assert on_cpu == "llama3-8b (vllm) on the CPU: no GPU needed"

@@ -196,6 +196,17 @@ class Config(Strict):
             raise _FieldError(
                 "nodes", f"the {self.backend} backend cannot span hosts; set nodes: 1"
             )
+        facts = self.info
+        if (
+            backend.memory == "vllm"
+            and facts
+            and not (facts.layers and facts.kv_heads and facts.head_dim)
+        ):
+            raise _FieldError(
+                "info",
+                "vLLM's plan needs layers, kv_heads and head_dim; add them from the model's "
+                "config.json",
+            )
         flag, stages = backend.parallel_flag, backend.pipeline_flag
         # A multi_node backend has both flags (Backend checks it), so every nodes > 1 lands here.
         if flag and stages and (self.nodes > 1 or stages in self.engine_args):

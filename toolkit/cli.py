@@ -277,7 +277,10 @@ def plan(
         from toolkit import modelinfo
 
         info = modelinfo.read(model_source, config.source.revision)
-    backend = state.catalog.backend(config)
+    # The backend for the GPUs planned: vLLM's CPU variant for none, its GPU build for some.
+    backend = state.catalog.backends[config.backend].for_gpus(
+        gpus if gpus is not None else config.gpus
+    )
     result = planning.plan(config, backend, gpus, memory, max_model_len, info)
     _remember(state)
     if as_json:
@@ -471,10 +474,10 @@ def _address(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if value == "localhost":
         return value
     try:
-        ipaddress.ip_address(value)
+        ipaddress.IPv4Address(value)
     except ValueError:
         raise click.BadParameter(
-            f"'{value}' is not an IP address; use 127.0.0.1 (default) or 0.0.0.0."
+            f"'{value}' is not an IPv4 address; use 127.0.0.1 (default) or 0.0.0.0."
         ) from None
     return value
 
@@ -651,9 +654,16 @@ def _service(state: State, name: str) -> Service | None:
 
 def _running(state: State, name: str) -> Service:
     """The running service of this name; one that does not run is an error."""
+    from toolkit import engine
+
     service = _service(state, name)
     if service is None:
         raise ToolkitError(f"{name} is not running; start it with 'toolkit start {name}'.")
+    now = engine.state_of(name)
+    if now != "running":
+        raise ToolkitError(
+            f"{name} is {now}, not running; its log says why: 'toolkit logs {name}'."
+        )
     return service
 
 
@@ -1156,7 +1166,12 @@ def version(state: State) -> None:
     rows.append({"component": "docker engine", "version": engine})
     rows.append({"component": "docker compose", "version": compose_version() or "not found"})
     for backend in state.catalog.backends.values():
-        rows.append({"component": f"backend {backend.name}", "version": backend.base})
+        rows.append(
+            {
+                "component": f"backend {backend.name}",
+                "version": f"{backend.version} ({backend.base})",
+            }
+        )
     click.echo(output.table(rows, ["component", "version"]))
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.errors import ToolkitError
-from toolkit.names import label
+from toolkit.names import label, service_filter
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 API_VERSION = "v1.41"  # Docker Engine 20.10 (Debian 12's docker.io) and every newer engine
@@ -175,6 +175,11 @@ class Engine:
         connection, response = self._send(method, path, query)
         try:
             return response.status, response.read()
+        except (OSError, http.client.HTTPException):
+            raise EngineError(
+                f"the Docker engine at {self.host} stopped answering; check that dockerd is "
+                "healthy and try again."
+            ) from None
         finally:
             connection.close()
 
@@ -228,9 +233,9 @@ class Engine:
         query = {"stdout": "1", "stderr": "1", "tail": "all" if tail is None else str(tail)}
         if follow:
             query["follow"] = "1"
-        connection, response = self._send(
-            "GET", f"/containers/{container_id}/logs", query, timeout=None if follow else 30
-        )
+        connection, response = self._send("GET", f"/containers/{container_id}/logs", query)
+        if follow and connection.sock is not None:
+            connection.sock.settimeout(None)  # a quiet server is no error: wait for its lines
         try:
             if response.status != 200:
                 raise EngineError(f"reading the logs failed ({response.status})")
@@ -353,11 +358,12 @@ class View:
 
 def view(timeout: float = 2.0) -> View | None:
     """A quick look for `list` and `show`; None where no engine answers."""
-    only_ours = {"filters": json.dumps({"label": [label("config")]})}
+    ours = {"filters": json.dumps({"label": [label("config")]})}
+    services = {"filters": json.dumps({"label": service_filter()})}
     try:
         engine = Engine(timeout=timeout)
-        images = engine.json("/images/json", only_ours)
-        found = engine.json("/containers/json", only_ours)
+        images = engine.json("/images/json", ours)
+        found = engine.json("/containers/json", services)
     except (EngineError, ValueError):
         return None
     sizes = {tag: int(i.get("Size", 0)) for i in images for tag in i.get("RepoTags") or []}

@@ -68,10 +68,11 @@ class Service:
     gpus: list[str]
     bind: str = "127.0.0.1"
     vision: bool = False
+    keyed: bool = False  # published through the keyed proxy (toolkit/proxy.py)
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.bind in ("0.0.0.0", "::") else self.bind
+        host = "127.0.0.1" if self.bind == "0.0.0.0" else self.bind
         return f"http://{host}:{self.port}"
 
     @property
@@ -91,6 +92,7 @@ class Service:
             gpus=[g for g in get("gpus").split(",") if g],
             bind=get("bind") or "127.0.0.1",
             vision=get("vision") == "true",
+            keyed=get("keyed") == "true",
         )
 
 
@@ -108,13 +110,18 @@ class Launch:
 
 def containers(engine: Engine, name: str | None = None) -> list[Container]:
     """Containers of toolkit services (all states), optionally of one config."""
-    selector = names.label("config") + (f"={name}" if name else "")
-    return engine.containers(label=[selector])
+    return engine.containers(label=names.service_filter(name))
 
 
 def container(engine: Engine, name: str) -> Container | None:
     found = containers(engine, name)
     return found[0] if found else None
+
+
+def state_of(name: str) -> str | None:
+    """The state of this config's container (running, exited, ...), None where there is none."""
+    found = container(connect(), name)
+    return found.status if found else None
 
 
 def running_service(name: str) -> Service | None:
@@ -129,16 +136,13 @@ def running_service(name: str) -> Service | None:
 def checks(engine: Engine, catalog: Catalog, config: Config, options: StartOptions) -> Launch:
     """Every check before anything starts; the first failure is one sentence. Writes nothing."""
     compose_command()
-    ids = options.gpus if options.gpus is not None else [str(i) for i in range(config.gpus)]
+    wanted = _wanted(config, options)
+    ids, port = wanted.gpus, wanted.port
     if len(ids) != config.gpus:
         raise EngineError(
             f"{config.name} needs {config.gpus} GPU(s) but --gpus names "
             f"{len(ids)} ({','.join(ids) or 'none'}); name exactly {config.gpus}."
         )
-    port = options.port or config.port
-    wanted = Service(
-        config.name, config.model, config.protocol.value, port, ids, options.bind, config.vision
-    )
     backend = catalog.backend(config)
     check_exposure(config, backend.api_key_env, options.bind, options.api_key)
     if config.gpus:
@@ -228,7 +232,7 @@ def _gpu_support(engine: Engine) -> bool:
 
 
 def _loopback(address: str) -> bool:
-    return address == "localhost" or address == "::1" or address.startswith("127.")
+    return address == "localhost" or address.startswith("127.")
 
 
 def check_exposure(config: Config, api_key_env: str | None, bind: str, key: str | None) -> None:
@@ -303,6 +307,21 @@ def check_gpus_free(engine: Engine, ids: list[str]) -> None:
         )
 
 
+def _wanted(config: Config, options: StartOptions) -> Service:
+    """The service these options ask for."""
+    ids = options.gpus if options.gpus is not None else [str(i) for i in range(config.gpus)]
+    return Service(
+        config.name,
+        config.model,
+        config.protocol.value,
+        options.port or config.port,
+        ids,
+        options.bind,
+        config.vision,
+        keyed=bool(options.api_key),
+    )
+
+
 def _same_settings(running: Service, wanted: Service) -> str | None:
     """What differs between the running service and the one asked for, or None."""
     for field, label in (("port", "port"), ("gpus", "GPUs"), ("bind", "bind address")):
@@ -310,6 +329,13 @@ def _same_settings(running: Service, wanted: Service) -> str | None:
         if now != asked:
             show = (lambda v: ",".join(v) or "none") if field == "gpus" else str
             return f"it runs with {label} {show(now)}, not {show(asked)}"
+    if running.keyed != wanted.keyed:
+        return (
+            "it runs "
+            + ("with" if running.keyed else "without")
+            + " an API key, not "
+            + ("with" if wanted.keyed else "without")
+        )
     return None
 
 
@@ -336,35 +362,29 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
     timeout = options.timeout if options.timeout is not None else config.startup_seconds
     launch = checks_or_running(engine, catalog, config, options)
     if not isinstance(launch, Started):
-        # Download first, outside the lock (it may take hours), with progress, stopped only by
-        # a stall; the load timeout below counts from its end. A cache that matches its lock
-        # starts without the Hub.
-        from toolkit import pull
-
-        token = hand_over_token(config.name, launch.token) if config.gated else None
-        try:
-            cached = pull.prepare(
-                catalog, config, token, progress, stderr_progress, options.stall_minutes
-            )
-        except (ToolkitError, KeyboardInterrupt):
-            _handed_token(config.name).unlink(missing_ok=True)
-            raise
+        cached = _prepare(catalog, config, launch, options, progress)
         # The checks again and `compose up` under one lock: a second start checks after this
         # one's container exists, so two starts on the same GPUs or port cannot both pass.
-        try:
-            with locks.start_lock():
-                launch = checks_or_running(engine, catalog, config, options)
-                if not isinstance(launch, Started):
-                    watchdog.clear_stopped(config.name)
-                    _up(engine, catalog, config, launch, options, token, cached)
-        except (ToolkitError, KeyboardInterrupt):
-            _handed_token(config.name).unlink(missing_ok=True)
-            raise
+        # The token is handed over only then, so a start that loses the race removes nothing
+        # the running service mounts.
+        with locks.start_lock():
+            launch = checks_or_running(engine, catalog, config, options)
+            if not isinstance(launch, Started):
+                watchdog.clear_stopped(config.name)
+                _up(engine, catalog, config, launch, options, cached)
     if isinstance(launch, Started):
-        # A start killed while waiting left the service loading: a rerun takes over its wait.
+        # Running already: a start killed while waiting left it loading, so wait for it too;
+        # but it is not this command's to stop if the wait fails.
         if options.wait:
             _wait(
-                engine, config, launch.service, timeout, options.api_key, progress, launch.restarts
+                engine,
+                config,
+                launch.service,
+                timeout,
+                options.api_key,
+                progress,
+                launch.restarts,
+                own=False,
             )
         return launch
     service = launch.service
@@ -380,20 +400,41 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
     return Started(service)
 
 
+def _prepare(
+    catalog: Catalog, config: Config, launch: Launch, options: StartOptions, progress: Progress
+) -> bool:
+    """What takes long, before the lock: the download (with progress, stopped only by a stall;
+    the load timeout counts from its end) and, for a keyed service, the proxy's image. True
+    when the cache matches its lock, so the server starts without the Hub."""
+    from toolkit import pull
+
+    token = hand_over_token(f"{config.name}.pull", launch.token) if config.gated else None
+    try:
+        cached = pull.prepare(
+            catalog, config, token, progress, stderr_progress, options.stall_minutes
+        )
+    finally:
+        if token is not None:
+            token.unlink(missing_ok=True)
+    if options.api_key:
+        proxy.ensure_image()
+    return cached
+
+
 def _up(
     engine: Engine,
     catalog: Catalog,
     config: Config,
     launch: Launch,
     options: StartOptions,
-    token: Path | None,
     cached: bool,
 ) -> None:
-    """Write the compose file, then `compose up -d` with the checked settings."""
+    """Hand the token over, write the compose file, then `compose up -d`."""
     env = dict(launch.env)
-    if token is not None:
-        env["HF_TOKEN_FILE"] = str(token)
     env["TOOLKIT_HF_HUB_OFFLINE"] = "1" if cached else "0"
+    if config.gated:
+        env["HF_TOKEN_FILE"] = str(hand_over_token(config.name, launch.token))
+    env["TOOLKIT_KEYED"] = "true" if options.api_key else "false"
     compose_file = state_dir() / "compose" / f"{config.name}.yaml"
     compose_file.parent.mkdir(parents=True, exist_ok=True)
     from toolkit import render
@@ -440,16 +481,7 @@ def checks_or_running(
             f"run 'toolkit stop {config.name}' first, or 'toolkit logs {config.name}'."
         )
     running = Service.from_labels(existing.labels)
-    ids = options.gpus if options.gpus is not None else [str(i) for i in range(config.gpus)]
-    wanted = Service(
-        config.name,
-        config.model,
-        config.protocol.value,
-        options.port or config.port,
-        ids,
-        options.bind,
-        config.vision,
-    )
+    wanted = _wanted(config, options)
     differs = _same_settings(running, wanted)
     if differs:
         raise EngineError(
@@ -482,7 +514,10 @@ def _wait(
     api_key: str | None,
     progress: Progress,
     restarts: int = 0,
+    own: bool = True,
 ) -> None:
+    """Poll until the model is listed; on a crash or a timeout, stop the service if this
+    command started it (`own`), and raise with the server's last log lines."""
     from toolkit import protocols
 
     started = time.monotonic()
@@ -493,21 +528,34 @@ def _wait(
         elapsed = time.monotonic() - started
         if found is None or found.status in ("exited", "dead") or found.restart_count > restarts:
             tail = _tail(engine, found)
-            raise _with_teardown(
+            raise _fail_wait(
                 config.name,
                 f"{config.name}'s server {_crash_state(found)} after {elapsed:.0f} s before "
-                f"the model answered; its last log lines:\n{tail}\nThe service was stopped.",
+                f"the model answered; its last log lines:\n{tail}",
+                own,
             )
         if elapsed > timeout:
             tail = _tail(engine, found)
-            raise _with_teardown(
+            raise _fail_wait(
                 config.name,
                 f"{config.name} did not list {config.model} within {timeout:.0f} s; "
-                f"its last log lines:\n{tail}\nThe service was stopped; raise "
-                "--timeout if the model needs longer to load.",
+                f"its last log lines:\n{tail}",
+                own,
+                "raise --timeout if the model needs longer to load.",
             )
         progress(elapsed, f"waiting for {config.model}: {_last_line(engine, found)}")
         time.sleep(POLL_SECONDS)
+
+
+def _fail_wait(name: str, message: str, own: bool, hint: str = "") -> ToolkitError:
+    if not own:
+        return EngineError(
+            f"{message}\nIt was running before this command, so it was left as it is"
+            + (f"; {hint}" if hint else ".")
+        )
+    return _with_teardown(
+        name, f"{message}\nThe service was stopped" + (f"; {hint}" if hint else ".")
+    )
 
 
 def _with_teardown(name: str, message: str, kind: type[ToolkitError] = EngineError) -> ToolkitError:
@@ -641,9 +689,11 @@ def stop(name: str, volumes: bool = False) -> bool:
             )
     was_running = container(engine, name) is not None
     watchdog.mark_stopped(name)  # before anything stops: the watchdog leaves it stopped
-    _down(name)
-    _handed_token(name).unlink(missing_ok=True)
-    proxy.remove_key(name)
+    try:
+        _down(name)
+    finally:  # what start handed over does not outlive the service, even if down fails
+        _handed_token(name).unlink(missing_ok=True)
+        proxy.remove_key(name)
     if volumes:
         try:
             engine.remove_volume(names.CACHE_VOLUME)

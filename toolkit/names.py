@@ -31,6 +31,13 @@ def label(key: str) -> str:
     return f"{LABEL_PREFIX}.{key}"
 
 
+def service_filter(name: str | None = None) -> list[str]:
+    """Engine label filters that match a service's containers: the config label (which images
+    carry too, so one-off containers of the image have it) and the port label, which only the
+    compose file sets."""
+    return [label("config") + (f"={name}" if name else ""), label("port")]
+
+
 def image_labels(config: Config, backend: Backend) -> dict[str, str]:
     """OCI and toolkit labels that depend only on the catalog (build adds revision and date)."""
     return {

@@ -128,6 +128,11 @@ def plan(
         )
     gpus = config.gpus if gpus is None else gpus
     if backend.memory == "vllm":
+        if not (facts.layers and facts.kv_heads and facts.head_dim):
+            raise UsageError(
+                f"the model facts of {config.name} lack layers, kv_heads or head_dim, which "
+                "vLLM's plan needs; give them in its info: block or read them with --model."
+            )
         return _vllm(config, backend, facts, gpus, gpu_memory_gib, max_model_len)
     return _weights(config, backend, facts, gpus, gpu_memory_gib, max_model_len)
 

@@ -113,7 +113,9 @@ def _non_root() -> int:
 
 
 def remove_key(name: str) -> None:
+    """Remove what set_up wrote for this service: its key and its nginx configuration."""
     key_file(name).unlink(missing_ok=True)
+    conf_file(name).unlink(missing_ok=True)
 
 
 def exposed(document: dict[str, Any], config: Config, backend: Backend) -> dict[str, Any]:

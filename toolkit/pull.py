@@ -115,6 +115,8 @@ def container_launcher(image: str, name: str) -> Launcher:
     """Run pulls in one-off containers of `image` with the model cache volume mounted."""
 
     def launch(command: list[str], env: dict[str, str], token: Path | None) -> Job:
+        import docker.errors
+
         from toolkit.dockerapi import sdk_client
 
         client = sdk_client()
@@ -122,15 +124,21 @@ def container_launcher(image: str, name: str) -> Launcher:
         if token is not None:
             volumes[str(token.resolve())] = {"bind": TOKEN_MOUNT, "mode": "ro"}
             env = {**env, "HF_TOKEN_PATH": TOKEN_MOUNT}
-        container = client.containers.run(
-            image,
-            entrypoint=command,
-            environment=env,
-            volumes=volumes,
-            labels={names.label("pull"): name},
-            name=f"{names.project(name)}-pull-{uuid.uuid4().hex[:6]}",
-            detach=True,
-        )
+        try:
+            container = client.containers.run(
+                image,
+                entrypoint=command,
+                environment=env,
+                volumes=volumes,
+                labels={names.label("pull"): name},
+                name=f"{names.project(name)}-pull-{uuid.uuid4().hex[:6]}",
+                detach=True,
+            )
+        except docker.errors.DockerException as exc:
+            raise PullError(
+                f"the engine could not start the download for {name} ({exc}); "
+                f"check 'docker info', then run 'toolkit pull {name}' again."
+            ) from None
         return ContainerJob(container)
 
     return launch
@@ -244,6 +252,8 @@ def run(
                 progress(now - began, f"checking the SHA-256 of {event['files']} file(s)")
             elif kind in ("done", "error"):
                 result = event
+    except PullError:
+        raise
     except KeyboardInterrupt:
         from toolkit.engine import Interrupted
 
@@ -252,6 +262,9 @@ def run(
             f"interrupted; the download of {plan.repo} stopped and resumes where it left off "
             f"on the next 'toolkit pull {config_name}' or 'toolkit start {config_name}'."
         ) from None
+    except BaseException:
+        job.stop()  # whatever broke the loop, no download keeps running unseen
+        raise
     code, errors = job.finish()
     if result.get("event") == "done":
         return Pulled(
@@ -274,7 +287,7 @@ def check(plan: Step, launch: Launcher) -> tuple[str, str]:
             event = _event(line)
             if event.get("event") == "check":
                 answer = event
-    except KeyboardInterrupt:
+    except BaseException:
         job.stop()
         raise
     code, errors = job.finish()

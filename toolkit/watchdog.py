@@ -207,7 +207,7 @@ class Watchdog:
                         max(end, time.time()),
                         type=["container"],
                         event=["health_status"],
-                        label=[names.label("config")],
+                        label=names.service_filter(),
                     ):
                         self.on_event(event)
                         if self.due and min(when for _, when in self.due.values()) < end:
@@ -242,7 +242,7 @@ class Watchdog:
 
     def inspect(self) -> None:
         """Every toolkit container, inspected: the fallback for missed events; due restarts."""
-        for found in self.engine.containers(label=[names.label("config")]):
+        for found in self.engine.containers(label=names.service_filter()):
             name = found.labels.get(names.label("config"), "")
             if found.status == "running" and found.health == "unhealthy":
                 self.failed(name, found)
