@@ -26,8 +26,9 @@ def test_rendering_is_byte_identical_across_runs(catalog: Catalog) -> None:
     first = render.outputs(catalog)
     again = render.outputs(Catalog.load())
     assert first == again
-    assert len(first) == 2 * len(catalog) + 1, (
-        "a compose file and a Dockerfile each, and the README"
+    workers = sum(1 for config in catalog.values() if config.nodes > 1)
+    assert len(first) == 2 * len(catalog) + workers + 1, (
+        "a compose file and a Dockerfile each, a worker file per multi-node config, and the README"
     )
 
 
@@ -99,9 +100,12 @@ def test_compose_defaults_the_field_learned(name: str, catalog: Catalog) -> None
     config = catalog[name]
     service = _service(catalog, config)
     port = catalog.backend(config).container_port
-    assert service["ports"] == [
-        f"${{TOOLKIT_BIND_ADDRESS:-127.0.0.1}}:${{TOOLKIT_PORT:-{config.port}}}:{port}"
-    ]
+    if config.nodes > 1:  # the host's network (tests/test_noderole.py)
+        assert service["network_mode"] == "host" and "ports" not in service
+    else:
+        assert service["ports"] == [
+            f"${{TOOLKIT_BIND_ADDRESS:-127.0.0.1}}:${{TOOLKIT_PORT:-{config.port}}}:{port}"
+        ]
     assert service["restart"] == "unless-stopped"
     assert service["logging"]["options"] == {"max-size": "50m", "max-file": "3"}
     assert service["healthcheck"]["start_period"] == f"{config.startup_seconds}s"

@@ -572,6 +572,12 @@ def pull(state: State, name: str, stall_minutes: float, as_json: bool) -> None:
     help="Stop a download that moves no byte for this long (it resumes on the next start).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object when ready.")
+@click.option(
+    "--role",
+    type=click.Choice(["head", "worker"]),
+    help="A config that spans hosts: serve as the head here, or join one as a worker.",
+)
+@click.option("--head-address", metavar="HOST", help="The head host a --role worker joins.")
 @pass_state
 def start(
     state: State,
@@ -585,6 +591,8 @@ def start(
     api_key: str | None,
     stall_minutes: float,
     as_json: bool,
+    role: str | None,
+    head_address: str | None,
 ) -> None:
     """Start a config's service and wait until its model answers.
 
@@ -601,6 +609,13 @@ def start(
     from toolkit import engine, protocols
 
     config = state.config(name)
+    from toolkit import noderole
+
+    noderole.check_role(config, role, head_address)
+    if role == "worker" and head_address is not None:
+        started_worker = noderole.start_worker(state.catalog, config, head_address)
+        click.echo(f"{name} worker {started_worker} started; it joins the head at {head_address}.")
+        return
     options = engine.StartOptions(
         gpus, port, bind, timeout, not no_wait, force, api_key, stall_minutes
     )

@@ -57,6 +57,16 @@ def compose_path(config: Config, root: Path | None = None) -> Path:
     return (root or data_root()) / "compose" / f"{config.name}.yaml"
 
 
+def worker_compose_path(config: Config, root: Path | None = None) -> Path:
+    """A multi-node config's worker role (toolkit/multinode.py)."""
+    return (root or data_root()) / "compose" / f"{config.name}.worker.yaml"
+
+
+def render_worker_compose(catalog: Catalog, config: Config) -> str:
+    template = environment().get_template("compose-worker.yaml.j2")
+    return template.render(Context(catalog, config).as_dict())
+
+
 def dockerfile_path(catalog: Catalog, config: Config, root: Path | None = None) -> Path:
     context = catalog.backend(config).context
     return (root or data_root()) / "images" / context / f"{config.name}.Dockerfile"
@@ -91,7 +101,11 @@ class Context:
             "leader_script": multinode.leader_script(c, backend) if c.nodes > 1 else "",
             "env": backend.server_env(c),
             "labels": names.image_labels(c, backend),
-            "healthcheck": backend.health_test(c),
+            "healthcheck": multinode.host_health(c, backend)
+            if c.nodes > 1
+            else backend.health_test(c),
+            "head": multinode.head_process(c, backend) if c.nodes > 1 else ([], []),
+            "worker": multinode.worker_process(c, backend) if c.nodes > 1 else ([], []),
             "model_mount": backend.mount(c),
             "local_model": local_model_default(c) if c.source.local else "",
             "cache_volume": names.CACHE_VOLUME,
@@ -152,6 +166,8 @@ def outputs(
     for name in selected or list(catalog):
         config = catalog[name]
         files[compose_path(config, root)] = render_compose(catalog, config)
+        if config.nodes > 1:
+            files[worker_compose_path(config, root)] = render_worker_compose(catalog, config)
         files[dockerfile_path(catalog, config, root)] = render_dockerfile(catalog, config)
     readme = None if selected else _with_readme_table(catalog, root / "README.md")
     if readme is not None:

