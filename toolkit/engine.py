@@ -392,11 +392,7 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
         if options.wait:
             _wait(engine, config, service, timeout, options.api_key, progress)
     except KeyboardInterrupt:
-        raise _with_teardown(
-            config.name,
-            f"interrupted; {config.name} was stopped, so nothing is left running.",
-            Interrupted,
-        ) from None
+        raise _interrupted(config.name) from None
     return Started(service)
 
 
@@ -461,11 +457,7 @@ def _up(
                 "nothing was left running.",
             )
     except KeyboardInterrupt:
-        raise _with_teardown(
-            config.name,
-            f"interrupted; {config.name} was stopped, so nothing is left running.",
-            Interrupted,
-        ) from None
+        raise _interrupted(config.name) from None
 
 
 def checks_or_running(
@@ -545,6 +537,13 @@ def _wait(
             )
         progress(elapsed, f"waiting for {config.model}: {_last_line(engine, found)}")
         time.sleep(POLL_SECONDS)
+
+
+def _interrupted(name: str) -> ToolkitError:
+    """Ctrl-C while starting: tear down like a failure, and exit 130."""
+    return _with_teardown(
+        name, f"interrupted; {name} was stopped, so nothing is left running.", Interrupted
+    )
 
 
 def _fail_wait(name: str, message: str, own: bool, hint: str = "") -> ToolkitError:
