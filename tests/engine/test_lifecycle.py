@@ -197,7 +197,8 @@ def test_gpus_held_by_a_running_service_are_refused(docker, engine_api, base_ima
         base_image,
         ["sleep", "60"],
         detach=True,
-        labels={f"{label}.config": "qwen2-72b_4", f"{label}.gpus": "2,3"},
+        # The labels compose gives a service (an image's own labels lack the port).
+        labels={f"{label}.config": "qwen2-72b_4", f"{label}.gpus": "2,3", f"{label}.port": "1"},
     )
     try:
         engine.check_gpus_free(engine_api, ["0", "1"])

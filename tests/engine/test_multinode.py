@@ -92,6 +92,19 @@ def test_two_nodes_serve_the_tiny_model_and_the_head_sees_the_worker_go(
     assert reply["usage"]["completion_tokens"] == 4
     assert "pp2" in reply["system_fingerprint"]  # vLLM's own word: two pipeline stages
 
+    # Docker counts failed checks only once one has passed (or the start period is over): wait
+    # for the head's first passing healthcheck, so that the failures below count.
+    (head_container,) = docker.containers.list(
+        filters={"label": f"com.docker.compose.project={PROJECT}"}
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        head_container.reload()
+        if head_container.attrs["State"]["Health"]["Status"] == "healthy":
+            break
+        time.sleep(5)
+    assert head_container.attrs["State"]["Health"]["Status"] == "healthy"
+
     # The worker holds the second half of the layers: without it the head's engine cannot answer,
     # and its healthcheck (a one-token completion) turns the head unhealthy.
     (container,) = docker.containers.list(
