@@ -112,20 +112,20 @@ def demo_catalog(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) ->
     return catalog
 
 
+def build(name: str, catalog: Path, wheelhouse: Path, base_image: str) -> None:
+    """`toolkit build NAME` from a test catalog, offline: the local base image and torch wheel."""
+    result = toolkit(
+        "build", name, "--wheelhouse", str(wheelhouse), "--base-image", base_image,
+        catalog=catalog,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
 @pytest.fixture(scope="session")
 def built(docker: object, wheelhouse: Path, base_image: str, demo_catalog: Path) -> Path:
     """Both demo images, built once per session with `toolkit build` from the real templates."""
     for name in ("demo-image", "demo-text"):
-        result = toolkit(
-            "build",
-            name,
-            "--wheelhouse",
-            str(wheelhouse),
-            "--base-image",
-            base_image,
-            catalog=demo_catalog,
-        )
-        assert result.exit_code == 0, result.output
+        build(name, demo_catalog, wheelhouse, base_image)
     return demo_catalog
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.engine.conftest import leftovers, toolkit, with_local_model
+from tests.engine.conftest import build, leftovers, toolkit, with_local_model
 from tests.servers import free_port
 from toolkit import noderole
 from toolkit.catalog import Catalog
@@ -48,11 +48,7 @@ def two_node_catalog(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path
 def built_two_nodes(
     docker: object, wheelhouse: Path, base_image: str, two_node_catalog: Path
 ) -> Path:
-    result = toolkit(
-        "build", NAME, "--wheelhouse", str(wheelhouse), "--base-image", base_image,
-        catalog=two_node_catalog,
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    build(NAME, two_node_catalog, wheelhouse, base_image)
     return two_node_catalog
 
 

@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from tests.engine.conftest import BASE_IMAGE, leftovers, toolkit, with_local_model
+from tests.engine.conftest import BASE_IMAGE, build, leftovers, toolkit, with_local_model
 from tests.servers import free_port
 from toolkit.paths import REPO_ROOT
 
@@ -40,11 +40,7 @@ def vllm_catalog(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) ->
 @pytest.fixture(scope="session")
 def vllm_built(docker: object, wheelhouse: Path, base_image: str, vllm_catalog: Path) -> Path:
     """The CPU vLLM image, built once per session with `toolkit build`."""
-    result = toolkit(
-        "build", NAME, "--wheelhouse", str(wheelhouse), "--base-image", base_image,
-        catalog=vllm_catalog,
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    build(NAME, vllm_catalog, wheelhouse, base_image)
     return vllm_catalog
 
 

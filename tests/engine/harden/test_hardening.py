@@ -82,9 +82,9 @@ def test_a_fresh_cache_volume_is_owned_by_the_server_user(docker: Any, hardened:
 
 
 def test_start_refuses_a_local_model_the_server_cannot_read(
-    docker: Any, hardened: Path, tmp_path: Path
+    docker: Any, hardened: Path, tiny_models: Path, tmp_path: Path
 ) -> None:
-    model = readable_copy(hardened.parent / "models" / "Tiny-Llama", tmp_path / "Tiny-Llama")
+    model = readable_copy(tiny_models / "Tiny-Llama", tmp_path / "Tiny-Llama")
     (model / "config.json").chmod(0o600)
     catalog = with_local_model(hardened, "harden-demo-text", model, tmp_path / "catalog")
     result = toolkit("start", "harden-demo-text", "--port", str(free_port()), catalog=catalog)
