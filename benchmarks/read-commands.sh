@@ -11,7 +11,7 @@ if ! command -v hyperfine >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null
 fi
 toolkit="$venv/bin/toolkit"
-compose=$("$venv/bin/python" -c 'from toolkit.compose import compose_command; print(" ".join(compose_command()))')
+compose=$("$venv/bin/python" -c 'from toolkit.host.compose import compose_command; print(" ".join(compose_command()))')
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 

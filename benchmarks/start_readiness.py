@@ -20,10 +20,12 @@ import threading
 import time
 from pathlib import Path
 
-from toolkit import engine, protocols, render
-from toolkit.catalog import Catalog
-from toolkit.compose import compose_command
+from toolkit.catalog.configs import Catalog
+from toolkit.host.compose import compose_command
+from toolkit.lifecycle import start as engine
 from toolkit.paths import REPO_ROOT
+from toolkit.protocols import probe as protocols
+from toolkit.render import compose as render
 
 
 class ReadyWatcher(threading.Thread):

@@ -23,9 +23,10 @@ import time
 import uuid
 from pathlib import Path
 
-from toolkit import engine, render
-from toolkit.catalog import Catalog
+from toolkit.catalog.configs import Catalog
+from toolkit.lifecycle import start as engine
 from toolkit.paths import REPO_ROOT
+from toolkit.render import compose as render
 
 NAME = "demo-vllm"
 

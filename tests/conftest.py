@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from toolkit.catalog import Catalog
-from toolkit.cli import cli
+from toolkit.catalog.configs import Catalog
+from toolkit.cli.main import cli
 from toolkit.paths import REPO_ROOT
 
 

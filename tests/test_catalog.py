@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.conftest import Run, builtin_text
-from toolkit.catalog import Catalog
+from toolkit.catalog.configs import Catalog
 
 # The seed table of catalog-facts.md: the acceptance criterion, not a second config list.
 SEED = """

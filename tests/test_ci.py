@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import Run
-from toolkit.catalog import Catalog
-from toolkit.cli import cli
+from toolkit.catalog.configs import Catalog
+from toolkit.cli.main import cli
 from toolkit.paths import REPO_ROOT
 
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))

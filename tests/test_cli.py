@@ -9,13 +9,13 @@ import sys
 import pytest
 
 from tests.conftest import Run, builtin_text
-from toolkit.cli import cli
+from toolkit.cli.main import cli
 from toolkit.paths import REPO_ROOT
 
 HEAVY = ("docker", "httpx", "requests", "jinja2", "openai", "torch")
 CHECK_IMPORTS = """
 import sys
-from toolkit.cli import cli
+from toolkit.cli.main import cli
 try:
     cli.main(sys.argv[1:], standalone_mode=False)
 except SystemExit:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import engine, gpus
-from toolkit.catalog import Catalog
+from toolkit.catalog.configs import Catalog
+from toolkit.host import gpus
+from toolkit.lifecycle import start as engine
 from toolkit.paths import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "nvml"

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from tests.servers import diffusers_server
-from toolkit import protocols
+from toolkit.protocols import probe as protocols
 
 KEY = "test-key-not-a-secret"
 

@@ -2,7 +2,7 @@
 
 No API server runs here (none installs from the registries this machine reaches): every manifest
 is validated offline with kubernetes-validate's bundled schemas of Kubernetes
-toolkit.kubernetes.KUBERNETES_VERSION in strict mode, the LeaderWorkerSet with jsonschema against
+toolkit.render.kubernetes.KUBERNETES_VERSION in strict mode, the LeaderWorkerSet with jsonschema against
 its CRD's vendored openAPIV3Schema (tests/fixtures/lws), and every directory is built with the
 real `kubectl kustomize`. On a real cluster: `kubectl apply --dry-run=server -k DIR`, then apply.
 """
@@ -23,9 +23,10 @@ import pytest
 import yaml
 
 from tests.conftest import Run, builtin_text
-from toolkit import kubernetes, render
-from toolkit.catalog import Catalog
+from toolkit.catalog.configs import Catalog
 from toolkit.paths import REPO_ROOT
+from toolkit.render import compose as render
+from toolkit.render import kubernetes
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 GOLDEN = FIXTURES / "kubernetes"

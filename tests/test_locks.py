@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import locks
+from toolkit.host import locks
 from toolkit.paths import REPO_ROOT
 
 HOLD = (

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Run, builtin_text
-from toolkit import bundle, compose, modelinfo
 from toolkit.errors import ToolkitError
+from toolkit.host import compose
+from toolkit.plan import facts as modelinfo
+from toolkit.release import bundle
 
 
 def test_build_refuses_a_missing_ca_bundle_and_wheelhouse(run: Run, tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from toolkit import gpus, metrics
+from toolkit.host import gpus
+from toolkit.observe import metrics
 from toolkit.paths import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures"

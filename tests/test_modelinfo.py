@@ -14,8 +14,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from toolkit import modelinfo, plan
 from toolkit.errors import ToolkitError
+from toolkit.plan import facts as modelinfo
+from toolkit.plan import memory as plan
 
 # A tiny Llama: 2 layers, hidden 256, MLP 512, 4 heads of 64, 2 KV heads, vocab 1000.
 HIDDEN, MLP, LAYERS, VOCAB, KV = 256, 512, 2, 1000, 128

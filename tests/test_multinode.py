@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from tests.conftest import Run, builtin_text
-from toolkit import plan
-from toolkit.catalog import Catalog, CatalogError, _load_backends
+from toolkit.catalog.configs import Catalog, CatalogError, _load_backends
 from toolkit.paths import BACKENDS_FILE, REPO_ROOT
+from toolkit.plan import memory as plan
 
 SIXTEEN = builtin_text("llama3.1-405b_16")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import Run, builtin_text
-from toolkit import render
-from toolkit.catalog import Catalog
+from toolkit.catalog.configs import Catalog
+from toolkit.render import compose as render
 
 CPU_TWO_NODES = (
     builtin_text("demo-vllm")

@@ -7,9 +7,10 @@ import json
 import pytest
 
 from tests.conftest import Run, builtin_text
-from toolkit import engine, plan
-from toolkit.catalog import Catalog
-from toolkit.gpus import Gpu, parse_nvidia_smi
+from toolkit.catalog.configs import Catalog
+from toolkit.host.gpus import Gpu, parse_nvidia_smi
+from toolkit.lifecycle import start as engine
+from toolkit.plan import memory as plan
 
 CATALOG = Catalog.load()
 LLAMA3_8B = CATALOG["llama3-8b"]
@@ -109,7 +110,7 @@ def test_nvidia_smi_rows_parse() -> None:
 def test_model_facts_are_read_from_a_local_model_directory(tiny_models, run: Run) -> None:
     from transformers import AutoModelForCausalLM
 
-    from toolkit import modelinfo
+    from toolkit.plan import facts as modelinfo
 
     directory = tiny_models / "Tiny-Llama"
     info = modelinfo.read(str(directory))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import engine
-from toolkit.catalog import Catalog
+from toolkit.catalog.configs import Catalog
+from toolkit.lifecycle import start as engine
 
 GATED = Catalog.load()["llama3-8b"]
 

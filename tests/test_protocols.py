@@ -15,9 +15,9 @@ from PIL import Image
 
 from tests.conftest import Run
 from tests.servers import Answer, ScriptedServer, diffusers_server, free_port, transformers_serve
-from toolkit import protocols
 from toolkit.paths import REPO_ROOT
-from toolkit.protocols import Failure
+from toolkit.protocols import probe as protocols
+from toolkit.protocols.probe import Failure
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ollama"
 

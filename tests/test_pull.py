@@ -2,7 +2,7 @@
 
 The Hub is out of reach here, so a real Hub mirror stands in for it: olah (PyPI), offline,
 serving local git repos (tests/hubmirror.py), behind a proxy that slows or stalls the bytes.
-The in-container script (toolkit/hubpull.py) runs as a local process with this venv's
+The in-container script (toolkit/lifecycle/hubpull.py) runs as a local process with this venv's
 huggingface_hub; tests/engine/test_pull.py runs it in the real container.
 """
 
@@ -20,8 +20,8 @@ import pytest
 
 from tests.conftest import Run, builtin_text
 from tests.hubmirror import Throttle, commit_files, olah_mirror
-from toolkit import pull
-from toolkit.catalog import Catalog, CatalogError, load_config
+from toolkit.catalog.configs import Catalog, CatalogError, load_config
+from toolkit.lifecycle import pull
 
 REPO = "pull-test/tiny"
 WEIGHTS = os.urandom(3 << 20)  # 3 MiB, stored as an LFS object

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from tests.conftest import Run, builtin_text
-from toolkit import render
-from toolkit.catalog import Catalog, Config
-from toolkit.compose import compose_command
+from toolkit.catalog.configs import Catalog, Config
+from toolkit.host.compose import compose_command
 from toolkit.paths import REPO_ROOT
+from toolkit.render import compose as render
 
 NAMES = list(Catalog.load())
 VLLM_NAMES = [name for name, config in Catalog.load().items() if config.backend == "vllm"]

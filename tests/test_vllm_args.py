@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.catalog import Catalog
+from toolkit.catalog.configs import Catalog
 from toolkit.paths import REPO_ROOT
 
 PARSER_PYTHON = Path(os.environ.get("VLLM_PARSER_VENV", REPO_ROOT / ".venv-vllm")) / "bin/python"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.catalog import Catalog, Config
+from toolkit.catalog.configs import Catalog, Config
 from toolkit.paths import REPO_ROOT
 
 VENV = Path(os.environ.get("VLLM_PARSER_VENV", REPO_ROOT / ".venv-vllm"))

@@ -1,7 +1,7 @@
 """The `toolkit` entry point.
 
 The read-only commands run most, `list`, `show NAME` and `plan NAME` (each with or without
-`--json`, and no other option), are answered here from the cache of toolkit.index without
+`--json`, and no other option), are answered here from the cache of toolkit.cli.cache without
 importing Click or pydantic (most of their start-up time), and `status` straight from the
 engine; everything else, and every cache miss, goes to the Click CLI, which prints the same.
 """
@@ -31,7 +31,8 @@ def _fast(argv: list[str]) -> tuple[str, int] | None:
         return None
     if (words[0] == "list") != (len(words) == 1) or words[-1].startswith("-"):
         return None
-    from toolkit import index, output
+    from toolkit import output
+    from toolkit.cli import cache as index
 
     answers = index.cached(user_catalog(option))
     if answers is None:
@@ -54,7 +55,8 @@ def _fast(argv: list[str]) -> tuple[str, int] | None:
 
 
 def _status(as_json: bool) -> str:
-    from toolkit import engine, output
+    from toolkit import output
+    from toolkit.lifecycle import start as engine
 
     rows = engine.status()
     if as_json:
@@ -68,7 +70,7 @@ def main() -> None:
         text, code = fast
         sys.stdout.write(text + "\n")
         sys.exit(code)
-    from toolkit.cli import cli
+    from toolkit.cli.main import cli
 
     cli(prog_name="toolkit")
 

@@ -51,7 +51,7 @@ LABEL org.opencontainers.image.title="demo-image" \
 
 # Not root: the server runs as uid 65532, its HOME (and so its caches) on the
 # /cache volume. /cache is made here, owned by that user, so a fresh cache volume copies the
-# ownership when first mounted (toolkit/hardening.py).
+# ownership when first mounted (toolkit/service/hardening.py).
 RUN groupadd --system --gid 65532 toolkit \
     && useradd --system --uid 65532 --gid 65532 \
        --home-dir /cache/home --no-create-home --shell /usr/sbin/nologin toolkit \

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from toolkit import engine
-from toolkit.cli import cli
-from toolkit.dockerapi import Engine, sdk_client
+from toolkit.cli.main import cli
+from toolkit.host.engine import Engine, sdk_client
+from toolkit.lifecycle import start as engine
 from toolkit.paths import REPO_ROOT
 
 BASE_IMAGE = os.environ.get("TOOLKIT_TEST_BASE_IMAGE", "toolkit-local/python:3.11-bookworm")

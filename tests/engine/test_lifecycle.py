@@ -17,8 +17,10 @@ import pytest
 
 from tests.engine.conftest import BASE_IMAGE, leftovers, toolkit, with_local_model
 from tests.servers import free_port
-from toolkit import engine, protocols, render
+from toolkit.lifecycle import start as engine
 from toolkit.paths import REPO_ROOT
+from toolkit.protocols import probe as protocols
+from toolkit.render import compose as render
 
 PROJECT = "toolkit-demo-image"
 

@@ -23,8 +23,8 @@ import pytest
 
 from tests.engine.conftest import toolkit
 from tests.servers import free_port, wait_until
-from toolkit import names
-from toolkit.catalog import Catalog
+from toolkit.catalog import names
+from toolkit.catalog.configs import Catalog
 from toolkit.paths import REPO_ROOT
 
 NAME = "watch-recorded-vllm"

@@ -20,8 +20,8 @@ import pytest
 
 from tests.engine.conftest import build, leftovers, toolkit, with_local_model
 from tests.servers import free_port
-from toolkit import noderole
-from toolkit.catalog import Catalog
+from toolkit.catalog.configs import Catalog
+from toolkit.lifecycle import roles as noderole
 from toolkit.paths import REPO_ROOT
 
 NAME = "multinode-vllm"

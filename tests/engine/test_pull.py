@@ -14,7 +14,7 @@ import pytest
 from tests.engine.conftest import toolkit
 from tests.hubmirror import commit_files, olah_mirror
 from tests.servers import free_port
-from toolkit import names
+from toolkit.catalog import names
 from toolkit.paths import REPO_ROOT
 
 NAME = "pull-demo-hf"

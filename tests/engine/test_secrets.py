@@ -10,8 +10,9 @@ from pathlib import Path
 
 from tests.engine.conftest import leftovers, toolkit
 from tests.servers import free_port
-from toolkit import names, render
-from toolkit.catalog import Catalog
+from toolkit.catalog import names
+from toolkit.catalog.configs import Catalog
+from toolkit.render import compose as render
 
 CANARY = "hf_canaryTOKENdoNotLeak0123456789"
 CA_CANARY = "canary-ca-bundle-line-7f3a"

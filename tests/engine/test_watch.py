@@ -21,10 +21,13 @@ import pytest
 
 from tests.engine.conftest import toolkit
 from tests.servers import free_port, wait_until
-from toolkit import engine, names, protocols, watchdog
-from toolkit.catalog import Catalog
-from toolkit.dockerapi import Engine
+from toolkit.catalog import names
+from toolkit.catalog.configs import Catalog
+from toolkit.host.engine import Engine
+from toolkit.lifecycle import start as engine
+from toolkit.lifecycle import watch as watchdog
 from toolkit.paths import REPO_ROOT
+from toolkit.protocols import probe as protocols
 
 IMAGE, TEXT, TEXT_B = "watch-demo-image", "watch-demo-text", "watch-demo-text-b"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -100,7 +100,7 @@ def _endpoint(
             raise UsageError("give a config NAME, or all of --url, --protocol and --model.")
         return Target(url.rstrip("/"), protocol, model, options["api_key"]), {}
     from toolkit.bench.service import describe
-    from toolkit.cli import service_endpoint
+    from toolkit.cli.main import service_endpoint
 
     service, catalog, config = service_endpoint(ctx, name)
     target = Target(service.url, service.protocol, service.model, options["api_key"])
@@ -144,7 +144,7 @@ def _run(ctx: click.Context, name: str | None, options: dict[str, Any]) -> None:
 
     from toolkit.bench import calibrate, report, tokens
     from toolkit.bench.runner import Runner
-    from toolkit.protocols import model_listed
+    from toolkit.protocols.probe import model_listed
 
     settings = _settings(options)
     target, service = _endpoint(ctx, name, options)

@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from toolkit.protocols import IMAGE_PROMPT, ProbeError, png_size
+from toolkit.protocols.probe import IMAGE_PROMPT, ProbeError, png_size
 
 READ_BUFFER = 4 * 2**20
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from toolkit.catalog import Catalog, Config
-    from toolkit.engine import Service
+    from toolkit.catalog.configs import Catalog, Config
+    from toolkit.lifecycle.start import Service
 
 
 def describe(service: Service, catalog: Catalog, config: Config | None) -> dict[str, Any]:
     """The config, its engine flags and its local image with the image's digest where known."""
-    from toolkit import dockerapi, names
-    from toolkit.backends import engine_flags
+    from toolkit.catalog import names
+    from toolkit.catalog.backends import engine_flags
+    from toolkit.host import engine as dockerapi
 
     info: dict[str, Any] = {
         "config": service.name,

@@ -15,7 +15,7 @@ import httpx
 from tests.engine.conftest import toolkit, with_local_model
 from tests.engine.harden.conftest import DEMOS, readable_copy
 from tests.servers import free_port
-from toolkit.hardening import NON_ROOT_UID
+from toolkit.service.hardening import NON_ROOT_UID
 
 
 def test_demo_servers_run_confined_and_still_serve(

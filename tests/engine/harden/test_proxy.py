@@ -18,8 +18,8 @@ import pytest
 
 from tests.engine.conftest import BASE_IMAGE, toolkit
 from tests.servers import free_port
-from toolkit import proxy
-from toolkit.catalog import Catalog
+from toolkit.catalog.configs import Catalog
+from toolkit.lifecycle import proxy
 
 KEY = "harden-test-key-0123456789"
 LABEL = "com.docker.compose.project"

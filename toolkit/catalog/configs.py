@@ -1,0 +1,470 @@
+"""The catalog: one YAML file per config in configs/, loaded strictly into pydantic models.
+
+The built-in catalog lives in the repository's configs/ folder; a user catalog (``--catalog DIR``
+or ``TOOLKIT_CATALOG``) overlays it: a file with the same name replaces the built-in config, a new
+name adds one. ``configs/_backends.yaml`` describes each backend, once (toolkit/catalog/backends.py).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+from toolkit.catalog.backends import Backend
+from toolkit.errors import ToolkitError
+from toolkit.paths import BACKENDS_FILE, CATALOG_ENV, data_root
+from toolkit.protocols import Protocol
+
+__all__ = ["Catalog", "CatalogError", "Config", "Protocol"]
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# A branch or tag name as git allows it (no "..", "//", leading "-" or "/", trailing "/" or
+# ".lock"), or a full commit SHA; 7 to 39 hex digits look like a shortened SHA the Hub refuses.
+REVISION_PATTERN = re.compile(
+    r"^(?![-/])(?!.*\.\.)(?!.*//)(?!.*\.lock$)[A-Za-z0-9._/-]*[A-Za-z0-9._-]$"
+)
+SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
+
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class CatalogError(ToolkitError):
+    """A catalog file is malformed, or a config name is unknown: the user's input (exit 2)."""
+
+    exit_code = 2
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Strict):
+    """Where the weights come from: exactly one of hf, modelscope, ollama or local."""
+
+    hf: str | None = None
+    revision: str | None = None
+    modelscope: str | None = None
+    ollama: str | None = None
+    local: str | None = None
+
+    @field_validator("revision")
+    @classmethod
+    def _revision(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if SHORT_SHA.match(value):
+            raise ValueError(
+                f"{value!r} looks like a shortened commit SHA; give all 40 hex digits, "
+                "or a branch or tag name"
+            )
+        if not REVISION_PATTERN.match(value):
+            raise ValueError(
+                f"{value!r} is neither a branch or tag name nor a 40-digit commit SHA; "
+                "use e.g. main, v1.0 or a full SHA"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [k for k in ("hf", "modelscope", "ollama", "local") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of hf, modelscope, ollama or local"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if self.revision and not (self.hf or self.modelscope):
+            raise ValueError("revision goes only with hf or modelscope")
+        return self
+
+    @property
+    def kind(self) -> Literal["hf", "modelscope", "ollama", "local"]:
+        for kind in ("hf", "modelscope", "ollama", "local"):
+            if getattr(self, kind):
+                return kind
+        raise AssertionError("a validated source has exactly one kind")
+
+    @property
+    def reference(self) -> str:
+        """The model reference the server loads: a repo id, an Ollama tag or a container path."""
+        if self.local:
+            return "/models/local"
+        return self.hf or self.modelscope or self.ollama or ""
+
+
+class ModelInfo(Strict):
+    """Facts from the served weights' config.json and model card, for the VRAM plan."""
+
+    params_b: Annotated[float, Field(gt=0)]
+    layers: Annotated[int, Field(gt=0)] | None = None
+    # Attention heads; where absent, hidden / head_dim (true of most models, not of Gemma 2).
+    heads: Annotated[int, Field(gt=0)] | None = None
+    kv_heads: Annotated[int, Field(gt=0)] | None = None
+    head_dim: Annotated[int, Field(gt=0)] | None = None
+    hidden: Annotated[int, Field(gt=0)] | None = None
+    intermediate: Annotated[int, Field(gt=0)] | None = None
+    vocab: Annotated[int, Field(gt=0)] | None = None
+    max_position: Annotated[int, Field(gt=0)] | None = None
+    weights: Literal["bf16", "fp16", "fp8", "int4", "q4"] = "bf16"
+    # Quantized weights keep some parameters in 16 bits (embeddings and LM head; for Meta's
+    # FP8 405B also attention and the first and last layers' MLPs): how many, in billions.
+    unquantized_b: Annotated[float, Field(ge=0)] = 0.0
+    # The measured size of all weights, where it is known better than computed (GGUF files,
+    # a diffusers pipeline): it then replaces the computation.
+    weights_gib: Annotated[float, Field(gt=0)] | None = None
+
+
+EngineValue = str | int | float | bool | list[str] | dict[str, int]
+FlagName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+def attention_heads(info: ModelInfo) -> int | None:
+    if info.heads:
+        return info.heads
+    if info.hidden and info.head_dim and info.hidden % info.head_dim == 0:
+        return info.hidden // info.head_dim
+    return None
+
+
+class Config(Strict):
+    """One catalog entry: everything needed to render, build, start and probe one service."""
+
+    name: str
+    model: str
+    protocol: Protocol
+    backend: str
+    gpus: Annotated[int, Field(ge=0, le=8)]  # per node
+    nodes: Annotated[int, Field(ge=1, le=64)] = 1  # hosts the model spans (multi_node backends)
+    source: Source
+    info: ModelInfo | None = None
+    gated: bool = False
+    vision: bool = False
+    engine_args: dict[FlagName, EngineValue] = {}
+    env: dict[EnvName, str] = {}
+    port: Annotated[int, Field(ge=1, le=65535)] = 1042
+    startup_seconds: Annotated[int, Field(ge=10)] = 300
+    shm_size: Annotated[str, Field(pattern=r"^[0-9]+[kmg]b$")] | None = None
+    # A CPU service's memory limit (e.g. 16g); default: its backend's runtime.cpu_memory_limit.
+    memory_limit: Annotated[str, Field(pattern=r"^[0-9]+[kmg]$")] | None = None
+    files: dict[str, str] = {}
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _coherent(self, info: ValidationInfo) -> Self:
+        backends: dict[str, Backend] = (info.context or {})["backends"]
+        found = backends.get(self.backend)
+        if found is None:
+            raise _FieldError(
+                "backend", f"unknown backend '{self.backend}'; allowed: {', '.join(backends)}"
+            )
+        backend = found.for_gpus(self.gpus)
+        if self.protocol not in backend.protocols:
+            allowed = ", ".join(backend.protocols)
+            raise _FieldError(
+                "protocol",
+                f"backend '{self.backend}' cannot serve '{self.protocol}'; allowed: {allowed}",
+            )
+        kind = self.source.kind
+        if kind not in backend.sources:
+            raise _FieldError(
+                f"source.{kind}",
+                f"the {self.backend} backend does not take it; "
+                f"give one of {', '.join(backend.sources)}",
+            )
+        if self.engine_args and not backend.engine_args:
+            raise _FieldError(
+                "engine_args",
+                f"the {self.backend} backend takes no engine arguments; remove them",
+            )
+        if self.nodes > 1 and not backend.multi_node:
+            raise _FieldError(
+                "nodes", f"the {self.backend} backend cannot span hosts; set nodes: 1"
+            )
+        facts = self.info
+        if (
+            backend.memory == "vllm"
+            and facts
+            and not (facts.layers and facts.kv_heads and facts.head_dim)
+        ):
+            raise _FieldError(
+                "info",
+                "vLLM's plan needs layers, kv_heads and head_dim; add them from the model's "
+                "config.json",
+            )
+        flag, stages = backend.parallel_flag, backend.pipeline_flag
+        # A multi_node backend has both flags (Backend checks it), so every nodes > 1 lands here.
+        if flag and stages and (self.nodes > 1 or stages in self.engine_args):
+            self._check_parallelism(flag, stages)
+            return self
+        tp = self.engine_args.get(flag) if flag else None
+        if tp is not None and tp != self.gpus:
+            raise _FieldError(
+                f"engine_args.{flag}",
+                f"{tp} disagrees with gpus: {self.gpus}; set it to the GPU count",
+            )
+        if flag and self.gpus > 1 and tp is None:
+            raise _FieldError(
+                f"engine_args.{flag}",
+                f"missing for a {self.gpus}-GPU {self.backend} config; set it to {self.gpus}",
+            )
+        return self
+
+    def _check_parallelism(self, tp_flag: str, pp_flag: str) -> None:
+        """Across nodes (or with pipeline stages), TP x PP must use every GPU of every node."""
+        sizes = []
+        for flag in (tp_flag, pp_flag):
+            value = self.engine_args.get(flag, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise _FieldError(f"engine_args.{flag}", f"{value!r} is not a positive integer")
+            sizes.append(value)
+        tp, pp = sizes
+        per_node = max(1, self.gpus)  # on CPU each node runs one worker
+        if tp * pp != per_node * self.nodes:
+            raise _FieldError(
+                f"engine_args.{pp_flag}",
+                f"{tp_flag} {tp} x {pp_flag} {pp} = {tp * pp} disagrees "
+                f"with gpus {self.gpus} x nodes {self.nodes} = {per_node * self.nodes}; "
+                "make the product the total GPU count (TP per node, PP across nodes)",
+            )
+
+    @property
+    def total_gpus(self) -> int:
+        """GPUs over all nodes: `gpus` is the count on each node."""
+        return self.gpus * self.nodes
+
+    @property
+    def project(self) -> str:
+        """The Compose project name: the config name with characters Compose refuses replaced."""
+        from toolkit.catalog.names import project
+
+        return project(self.name)
+
+
+class _FieldError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise CatalogError(
+            f"{_show(path)}: not valid YAML{where} ({exc.problem}); fix the syntax there."
+        ) from None
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{_show(path)}: not valid YAML ({exc}); fix the syntax.") from None
+
+
+def _show(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _explain(
+    path: Path, exc: ValidationError, model: type[BaseModel], prefix: str = ""
+) -> CatalogError:
+    """Every validation error of one file, each as "field: what is wrong and what is allowed"."""
+    problems = [_describe(err, model, prefix) for err in exc.errors()]
+    if len(problems) == 1:
+        return CatalogError(f"{_show(path)}: {problems[0]}.")
+    listing = "\n".join(f"    {problem}" for problem in problems)
+    return CatalogError(f"{_show(path)}: {len(problems)} problems; fix each:\n{listing}")
+
+
+def _describe(err: ErrorDetails, model: type[BaseModel], prefix: str) -> str:
+    parts = [str(p) for p in err["loc"]]
+    if len(parts) >= 2 and parts[-1] == "[key]":
+        parent = prefix + ".".join(parts[:-2])
+        return f"field '{parent}': key {parts[-2]!r} is not allowed ({err['msg']})"
+    loc = prefix + ".".join(parts)
+    ctx = err.get("ctx") or {}
+    cause = ctx.get("error")
+    if isinstance(cause, _FieldError):
+        return f"field '{prefix}{cause.field}': {cause}"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        owner = _model_at(model, err["loc"][:-1])
+        allowed = ", ".join(f for f in owner.model_fields if f != "name") if owner else ""
+        return f"unknown key '{loc}'; allowed keys: {allowed}"
+    if kind == "missing":
+        return f"field '{loc}' is required; add it"
+    message = str(cause) if cause else err["msg"]
+    where = f"field '{loc}'" if loc else "file"
+    got = f", got {err['input']!r}" if parts and kind != "value_error" else ""
+    return f"{where}: {message}{got}"
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        ann = field.annotation
+        candidates = [ann, *getattr(ann, "__args__", ())]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return None
+        model = nested[0]
+    return model
+
+
+def _config_files(directory: Path) -> Iterator[Path]:
+    for path in sorted(directory.iterdir()):
+        if path.suffix in (".yaml", ".yml") and not path.name.startswith("_"):
+            yield path
+
+
+class Catalog(Mapping[str, Config]):
+    """All configs by name, the user catalog laid over the built-in one.
+
+    A broken config file does not hide the others: its error is kept, raised when that config is
+    asked for, and raised with every other one by `check()` for commands that need them all.
+    """
+
+    def __init__(
+        self,
+        configs: dict[str, Config],
+        backends: dict[str, Backend],
+        sources: dict[str, Path],
+        errors: dict[str, CatalogError] | None = None,
+    ) -> None:
+        self._configs = dict(sorted(configs.items()))
+        self.backends = backends
+        self.sources = sources
+        self.errors = dict(sorted((errors or {}).items()))
+
+    @classmethod
+    def load(cls, user_dir: str | Path | None = None) -> Catalog:
+        """The built-in catalog, with the user's directory (if any) laid over it."""
+        builtin = data_root() / "configs"
+        dirs = [builtin]
+        if user_dir:
+            user_path = Path(user_dir)
+            if not user_path.is_dir():
+                what = "is a file, not a directory" if user_path.exists() else "does not exist"
+                raise CatalogError(
+                    f"catalog directory {user_path} {what}; "
+                    f"point --catalog / {CATALOG_ENV} at a directory of config files."
+                )
+            dirs.append(user_path)
+        backends = _load_backends(builtin / BACKENDS_FILE)
+        configs: dict[str, Config] = {}
+        sources: dict[str, Path] = {}
+        errors: dict[str, CatalogError] = {}
+        for directory in dirs:
+            seen: dict[str, Path] = {}
+            for path in _config_files(directory):
+                name = path.stem
+                if name in seen:
+                    raise CatalogError(
+                        f"{_show(path)}: duplicate config name '{name}' "
+                        f"(also {_show(seen[name])}); keep one of the two files."
+                    )
+                seen[name] = path
+                sources[name] = path
+                configs.pop(name, None)
+                errors.pop(name, None)
+                try:
+                    configs[name] = load_config(path, backends)
+                except CatalogError as exc:
+                    errors[name] = exc
+        return cls(configs, backends, sources, errors)
+
+    def check(self) -> None:
+        """Raise every config file's error at once, for commands that need the whole catalog."""
+        if len(self.errors) == 1:
+            raise next(iter(self.errors.values()))
+        if self.errors:
+            raise CatalogError(
+                f"{len(self.errors)} config files have errors; fix each:\n"
+                + "\n".join(f"  {exc}" for exc in self.errors.values())
+            )
+
+    def __getitem__(self, name: str) -> Config:
+        try:
+            return self._configs[name]
+        except KeyError:
+            if name in self.errors:
+                raise self.errors[name] from None
+            known = [*self._configs, *self.errors]
+            raise CatalogError(unknown_name_message(name, known)) from None
+
+    def __contains__(self, name: object) -> bool:
+        # Mapping's own `in` calls __getitem__, which raises CatalogError, not KeyError.
+        return name in self._configs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._configs)
+
+    def __len__(self) -> int:
+        return len(self._configs)
+
+    def backend(self, config: Config) -> Backend:
+        return self.backends[config.backend].for_gpus(config.gpus)
+
+
+def unknown_name_message(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    return f"unknown config '{name}'; {hint}Run 'toolkit list' to see every config."
+
+
+def load_config(path: Path, backends: dict[str, Backend]) -> Config:
+    """Load and validate one config file; the config's name is the file's stem."""
+    name = path.stem
+    if not NAME_PATTERN.match(name):
+        raise CatalogError(
+            f"{_show(path)}: config name '{name}' is not allowed; use lower-case letters, "
+            "digits, '.', '_' and '-', starting with a letter or digit."
+        )
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise CatalogError(f"{_show(path)}: expected a mapping of fields at the top level.")
+    if "name" in data:
+        raise CatalogError(
+            f"{_show(path)}: unknown key 'name'; the config name is the file name ({name})."
+        )
+    try:
+        return Config.model_validate({"name": name, **data}, context={"backends": backends})
+    except ValidationError as exc:
+        raise _explain(path, exc, Config) from None
+
+
+def _load_backends(path: Path) -> dict[str, Backend]:
+    data = _read_yaml(path)
+    if not isinstance(data, dict) or not data:
+        raise CatalogError(f"{_show(path)}: expected a mapping of backend names.")
+    backends: dict[str, Backend] = {}
+    for key, value in data.items():
+        if not isinstance(value, dict):
+            raise CatalogError(f"{_show(path)}: backend '{key}' must be a mapping of fields.")
+        try:
+            cpu = value.get("cpu")
+            if isinstance(cpu, dict):  # the CPU variant: the entry with its cpu: fields over it
+                value = {**value, "cpu": {**value, **cpu, "name": key, "cpu": None}}
+            backends[key] = Backend.model_validate({"name": key, **value})
+        except ValidationError as exc:
+            raise _explain(path, exc, Backend, prefix=f"{key}.") from None
+    return backends

@@ -1,0 +1,175 @@
+"""A cache of what the read-only commands print, so they skip YAML parsing and pydantic.
+
+`list`, `show NAME` and `plan NAME` (with no other options) depend on the catalog alone, so their
+answers are computed together once and stored under the state directory. The cache key is a
+fingerprint of every catalog file (path, size, modification time) and the toolkit's own source,
+so any edit to a config or to the code misses the cache and reloads strictly. Only a catalog that
+loaded without error is cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from toolkit.paths import data_root, state_dir
+
+if TYPE_CHECKING:
+    from toolkit.catalog.configs import Catalog
+
+
+def _fingerprint(user_dir: str | None) -> str:
+    digest = hashlib.sha256()
+    dirs = [data_root() / "configs", *_source_dirs()]
+    if user_dir:
+        dirs.append(Path(user_dir))
+    for directory in dirs:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            digest.update(f"missing:{directory}".encode())
+            continue
+        for entry in entries:
+            if entry.is_file():
+                stat = entry.stat()
+                digest.update(f"{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def _source_dirs() -> list[Path]:
+    """The toolkit's package and its subpackages: an edit to any module misses the cache."""
+    package = Path(__file__).resolve().parent.parent
+    return [
+        package,
+        *(Path(e.path) for e in os.scandir(package) if e.is_dir() and e.name[0] != "_"),
+    ]
+
+
+def cached(user_dir: str | None) -> dict[str, Any] | None:
+    """The stored answers, or None when anything changed since they were stored."""
+    try:
+        answers: dict[str, Any] = json.loads(_cache_file(user_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return answers
+
+
+def list_rows(user_dir: str | None) -> list[dict[str, Any]]:
+    """The catalog's rows for `toolkit list`: cached, or loaded strictly and then cached."""
+    answers = cached(user_dir)
+    if answers is None:
+        from toolkit.catalog.configs import Catalog
+
+        catalog = Catalog.load(user_dir)
+        catalog.check()
+        answers = store(user_dir, catalog)
+    rows: list[dict[str, Any]] = answers["rows"]
+    return rows
+
+
+def show_data(catalog: Catalog, name: str) -> dict[str, Any]:
+    """One config as `toolkit show` prints it: the name first, the image it builds, its file,
+    and how much the first start downloads."""
+    from toolkit.catalog import names
+    from toolkit.plan import memory as plan
+
+    config = catalog[name]
+    backend = catalog.backend(config)
+    data: dict[str, Any] = config.model_dump(mode="json")
+    data["image"] = names.image_ref(config, backend)
+    data["backend_base_image"] = backend.base
+    if config.info and not config.source.local:
+        data["download_gib"] = round(plan.weights_gib(config.info), 1)
+    data["file"] = str(catalog.sources[config.name])
+    return data
+
+
+def with_engine(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`list`'s rows with what the engine holds: whether the image is built, and the port the
+    service runs on (false: not running); both null where no engine answers."""
+    from toolkit.host.engine import view
+
+    seen = view()
+    return [
+        row
+        | {
+            "built": None if seen is None else row["image"] in seen.images,
+            "running": None if seen is None else seen.running.get(row["name"], False),
+        }
+        for row in rows
+    ]
+
+
+def show_with_engine(data: dict[str, Any]) -> dict[str, Any]:
+    """`show`'s data with the disk its image takes, where the engine holds it."""
+    from toolkit.host.engine import Engine, EngineError
+
+    try:
+        record = Engine(timeout=2).image_record(data["image"])
+    except EngineError:
+        record = None
+    size = round(int(record.get("Size", 0)) / 2**30, 2) if record else None
+    return data | {"image_disk_gib": size}
+
+
+def plan_answer(catalog: Catalog, name: str) -> dict[str, Any]:
+    """`toolkit plan NAME` with the defaults: its text, its JSON and whether it fits."""
+    from toolkit.plan import memory as plan
+
+    config = catalog[name]
+    result = plan.plan(config, catalog.backend(config))
+    return {
+        "text": plan.describe(result),
+        "json": json.dumps(result.as_dict(), sort_keys=True),
+        "fits": result.fits,
+    }
+
+
+def rows_of(catalog: Catalog) -> list[dict[str, Any]]:
+    """`list`'s rows of the configs that loaded."""
+    from toolkit.catalog import names
+
+    return [
+        {
+            "name": c.name,
+            "model": c.model,
+            "protocol": c.protocol.value,
+            "backend": c.backend,
+            "gpus": c.gpus,
+            "image": names.image_ref(c, catalog.backend(c)),
+        }
+        for c in catalog.values()
+    ]
+
+
+def store(user_dir: str | None, catalog: Catalog) -> dict[str, Any]:
+    """Compute every cached answer of a catalog that loaded without error, and store them."""
+    answers: dict[str, Any] = {
+        "rows": rows_of(catalog),
+        "show": {name: show_data(catalog, name) for name in catalog},
+        "plan": {name: plan_answer(catalog, name) for name in catalog if catalog[name].info},
+    }
+    _write(_cache_file(user_dir), answers)
+    return answers
+
+
+def _cache_file(user_dir: str | None) -> Path:
+    return state_dir() / f"catalog-{_fingerprint(user_dir)}.json"
+
+
+def _write(cache: Path, answers: dict[str, Any]) -> None:
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        for old in cache.parent.glob("catalog-*.json"):
+            old.unlink(missing_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=cache.parent, delete=False, encoding="utf-8"
+        ) as tmp:
+            json.dump(answers, tmp)
+        os.replace(tmp.name, cache)
+    except OSError:
+        pass  # a read-only home only costs speed

@@ -1,0 +1,198 @@
+"""The authenticating proxy that exposes any service: nginx in front of the model server.
+
+`toolkit start --api-key KEY` (needed with `--bind` beyond loopback) adds a second service,
+`proxy`, to the compose project: Debian's nginx (images/proxy/) checks the bearer key, passes
+only the protocol's own paths (PATHS), streams SSE and NDJSON unbuffered, and bounds request
+sizes and times. The model then publishes no host port; only the proxy does. The key reaches
+nginx as a compose secret file, never as an environment value, so `docker inspect` shows none.
+
+nginx, not a Python proxy: it is Debian's maintained package, streams without buffering when
+told to, and its request limits and timeouts are settings, not code of ours.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from toolkit.errors import ToolkitError
+from toolkit.paths import data_root, state_dir
+
+if TYPE_CHECKING:
+    from toolkit.catalog.backends import Backend
+    from toolkit.catalog.configs import Config
+
+IMAGE = "toolkit/proxy:nginx-bookworm"
+LISTEN_PORT = 8080
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9._~+/=-]{8,256}$")
+# The paths each protocol's clients use: exact paths, then prefixes (ending in /). Everything
+# else (vLLM's /metrics, /tokenize, /pause; Ollama's /api/pull, /api/delete...) answers 404.
+PATHS: dict[str, tuple[list[str], list[str]]] = {
+    "openai-text": (["/v1/models", "/v1/chat/completions", "/v1/completions"], []),
+    "ollama-text": (
+        ["/api/tags", "/api/chat", "/api/generate", "/api/show", "/api/version", "/api/ps"],
+        [],
+    ),
+    "openai-image": (["/v1/models", "/v1/images/generations"], ["/v1/images/files/"]),
+}
+MAX_BODY = "16m"  # a chat with a few images inlined as base64
+READ_TIMEOUT = "600s"  # between two reads from the model: a long prefill, a large image
+
+
+class ProxyError(ToolkitError):
+    """The proxy cannot be set up as asked."""
+
+
+def check_key(key: str) -> None:
+    if not KEY_PATTERN.match(key):
+        raise ProxyError(
+            "the API key must be 8 to 256 characters of A-Z a-z 0-9 . _ ~ + / = -; "
+            "pick another (e.g. openssl rand -hex 32)."
+        )
+
+
+def nginx_conf(config: Config, backend: Backend) -> str:
+    from toolkit.render import compose as render
+
+    exact, prefixes = PATHS[config.protocol.value]
+    template = render.environment().get_template("proxy/nginx.conf.j2")
+    return template.render(
+        header=f"{render.GENERATED_MARK} for {config.name}.",
+        name=config.name,
+        protocol=config.protocol.value,
+        exact=exact,
+        prefixes=prefixes,
+        listen_port=LISTEN_PORT,
+        upstream_port=backend.container_port,
+        max_body=MAX_BODY,
+        read_timeout=READ_TIMEOUT,
+    )
+
+
+def conf_file(name: str) -> Path:
+    return state_dir() / "compose" / f"{name}.nginx.conf"
+
+
+def key_file(name: str) -> Path:
+    return state_dir() / "secrets" / f"{name}.api_key"
+
+
+def hand_over_key(name: str, key: str) -> Path:
+    """The key as a file for the compose secret, in a 0700 folder; `stop` removes it.
+
+    The file itself is 0644: Compose bind-mounts it and nginx runs as a non-root user; the
+    folder keeps other host users out."""
+    path = key_file(name)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key)
+    return path
+
+
+def set_up(rendered: str, config: Config, backend: Backend, key: str) -> str:
+    """The compose file to start with the proxy: its image built, the key handed over."""
+    import yaml
+
+    from toolkit.render import compose as render
+
+    ensure_image()
+    hand_over_key(config.name, key)
+    conf_file(config.name).parent.mkdir(parents=True, exist_ok=True)
+    conf_file(config.name).write_text(nginx_conf(config, backend), encoding="utf-8")
+    return render.to_json(exposed(yaml.safe_load(rendered), config, backend))
+
+
+def _non_root() -> int:
+    from toolkit.service import hardening  # pydantic: only where the proxy is set up, not on stop
+
+    return hardening.NON_ROOT_UID
+
+
+def remove_key(name: str) -> None:
+    """Remove what set_up wrote for this service: its key and its nginx configuration."""
+    key_file(name).unlink(missing_ok=True)
+    conf_file(name).unlink(missing_ok=True)
+
+
+def exposed(document: dict[str, Any], config: Config, backend: Backend) -> dict[str, Any]:
+    """The rendered compose document with the proxy in front: the model loses its published
+    port and its API-key variable; the proxy publishes the service's address."""
+    services = document["services"]
+    model = services["model"]
+    published = model.pop("ports")
+    if backend.api_key_env:
+        model["environment"].pop(backend.api_key_env, None)
+    host_side = published[0].rsplit(":", 1)[0]
+    services["proxy"] = {
+        "image": IMAGE,
+        "depends_on": ["model"],
+        "ports": [f"{host_side}:{LISTEN_PORT}"],
+        # A bind mount, not a compose config: Compose copies those in, which a read-only
+        # root filesystem refuses.
+        "volumes": [f"{conf_file(config.name)}:/etc/toolkit/nginx.conf:ro"],
+        "secrets": [{"source": "api_key", "target": "api_key"}],
+        "user": f"{_non_root()}:{_non_root()}",
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "read_only": True,
+        "tmpfs": ["/tmp"],
+        "pids_limit": 256,
+        "mem_limit": "256m",
+        "healthcheck": {
+            "test": ["CMD", "python3", "-c", _PROXY_HEALTH],
+            "interval": "30s",
+            "timeout": "5s",
+            "retries": 3,
+        },
+        "restart": "unless-stopped",
+        "logging": model["logging"],
+    }
+    document.setdefault("secrets", {})["api_key"] = {"file": str(key_file(config.name))}
+    return document
+
+
+# Alive: nginx answers (401 without the key is an answer).
+_PROXY_HEALTH = (
+    "import urllib.request as u, urllib.error as e\n"
+    f"try: u.urlopen('http://127.0.0.1:{LISTEN_PORT}/', timeout=3)\n"
+    "except e.HTTPError: pass"
+)
+
+
+def ensure_image() -> None:
+    """Build the proxy image once, from TOOLKIT_BASE_IMAGE (default: the pinned python base),
+    through Compose's BuildKit client as toolkit.release.build does (the CA bundle a build secret)."""
+    import tempfile
+
+    from toolkit.host.compose import run_compose
+    from toolkit.host.engine import connect
+    from toolkit.release.build import DEFAULT_CA_BUNDLE
+    from toolkit.render import compose as render
+
+    if connect().image_exists(IMAGE):
+        return
+    bundle = Path(os.environ.get("TOOLKIT_CA_BUNDLE", DEFAULT_CA_BUNDLE))
+    if not bundle.is_file():
+        bundle = Path(os.devnull)
+    build: dict[str, Any] = {
+        "context": str(data_root() / "images" / "proxy"),
+        "secrets": ["ca_bundle"],
+    }
+    if os.environ.get("TOOLKIT_BASE_IMAGE"):
+        build["args"] = {"BASE_IMAGE": os.environ["TOOLKIT_BASE_IMAGE"]}
+    spec = {
+        "name": "toolkit-proxy-build",
+        "services": {"proxy": {"image": IMAGE, "build": build}},
+        "secrets": {"ca_bundle": {"file": str(bundle)}},
+    }
+    with tempfile.TemporaryDirectory(prefix="toolkit-proxy-") as scratch:
+        spec_file = Path(scratch) / "build.yaml"
+        spec_file.write_text(render.to_json(spec), encoding="utf-8")
+        result = run_compose(["-f", str(spec_file), "build"], capture=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ProxyError(f"building the proxy image {IMAGE} failed ({last}); rerun to see why.")

@@ -1,0 +1,206 @@
+"""Model facts for the plan, read from the weights themselves: a local model directory (config.json
+and the safetensors headers) or a Hugging Face repo (config.json and the safetensors metadata,
+through huggingface_hub, which honours HF_HUB_OFFLINE and HF_ENDPOINT).
+
+Parameters are counted from the tensors' names, dtypes and shapes, never their data. A quantized
+checkpoint stores its layers differently, so counting elements would be wrong:
+- AWQ and GPTQ pack 32 / bits values into each int32 `qweight` and add `qzeros`, `scales` and
+  (GPTQ) `g_idx` (vLLM's awq.py and gptq.py loaders);
+- compressed-tensors `pack-quantized` packs the same way into `weight_packed` beside
+  `weight_scale`, `weight_zero_point` and `weight_shape`; `float-quantized` keeps `weight` in
+  F8_E4M3 beside `weight_scale` (and `input_scale` when static);
+- fbgemm_fp8 (Meta's FP8 405B) and fp8 keep `weight` in F8_E4M3 beside `weight_scale`.
+Scales, zero points, group indices and shapes are bookkeeping, not parameters (the plan's bytes
+per 4-bit parameter include them). What a quantized checkpoint keeps in 16 bits becomes
+`unquantized_b`, so the plan prices each part at its own width.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from toolkit.catalog.configs import ModelInfo
+from toolkit.errors import ToolkitError
+
+DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "bf16"}
+# Tensors a quantized checkpoint adds beside its weights: not parameters of the model.
+BOOKKEEPING = (
+    ".qzeros",
+    ".scales",
+    ".g_idx",
+    ".weight_scale",
+    ".weight_zero_point",
+    ".weight_shape",
+    ".weight_g_idx",
+    ".input_scale",
+    ".input_scale_ub",
+    ".input_zero_point",
+    ".output_scale",
+    ".k_scale",
+    ".v_scale",
+)
+PACKED = (".qweight", ".weight_packed")  # int32 words, each holding 32 / bits values
+FLOAT8 = ("F8_E4M3", "F8_E5M2")
+KNOWN = (
+    "awq, gptq (4-bit), compressed-tensors (4-bit pack-quantized or 8-bit float-quantized), "
+    "fbgemm_fp8 and fp8"
+)
+
+# name -> (safetensors dtype, shape)
+Tensors = dict[str, tuple[str, list[int]]]
+
+
+def read(model: str, revision: str | None = None) -> ModelInfo:
+    """Facts of a local directory, or else of a Hugging Face repo id."""
+    path = Path(model)
+    if path.is_dir():
+        config = _json(path / "config.json")
+        tensors: Tensors = {}
+        for file in sorted(path.glob("*.safetensors")):
+            tensors.update(_safetensors_header(file))
+    else:
+        config, tensors = _from_hub(model, revision)
+    if not tensors:
+        raise ToolkitError(
+            f"{model} holds no safetensors weights to count; give the plan an "
+            "info: block in the config instead."
+        )
+    return from_config(config, tensors)
+
+
+def from_config(config: dict[str, Any], tensors: Tensors) -> ModelInfo:
+    """ModelInfo from a transformers config.json (the text model's, for vision-language ones)
+    and the checkpoint's tensors."""
+    text = config.get("text_config") or config.get("llm_config") or config
+    heads = text["num_attention_heads"]
+    hidden = text["hidden_size"]
+    weights, bits = _scheme(config)
+    params, unquantized = count(tensors.items(), bits if weights else None)
+    if weights is None:
+        dtype = config.get("torch_dtype") or config.get("dtype") or text.get("torch_dtype")
+        weights, unquantized = DTYPES.get(str(dtype), "bf16"), 0
+    return ModelInfo.model_validate(
+        {
+            "params_b": params / 1e9,
+            "layers": text["num_hidden_layers"],
+            "kv_heads": text.get("num_key_value_heads") or heads,
+            "head_dim": text.get("head_dim") or hidden // heads,
+            "hidden": hidden,
+            "intermediate": text.get("intermediate_size"),
+            "vocab": text.get("vocab_size"),
+            "max_position": text.get("max_position_embeddings"),
+            "weights": weights,
+            "unquantized_b": unquantized / 1e9,
+        }
+    )
+
+
+def count(
+    tensors: Iterable[tuple[str, tuple[str, list[int]]]], bits: int | None
+) -> tuple[int, int]:
+    """(parameters, of which unquantized) of a checkpoint's tensors. `bits` per packed value
+    for a quantized checkpoint (0 where nothing is packed), None for an unquantized one.
+    Unquantized means neither packed nor 8-bit float."""
+    params = unquantized = 0
+    for name, (dtype, shape) in tensors:
+        if bits is not None and name.endswith(BOOKKEEPING):
+            continue
+        elements = math.prod(shape)
+        if bits and name.endswith(PACKED):
+            params += elements * (32 // bits)
+        elif dtype in FLOAT8:
+            params += elements
+        else:
+            params += elements
+            unquantized += elements
+    return params, unquantized
+
+
+def _scheme(config: dict[str, Any]) -> tuple[str | None, int]:
+    """(the plan's weight width, bits per packed value) from quantization_config; (None, 0)
+    for an unquantized checkpoint."""
+    quant = config.get("quantization_config") or {}
+    method = quant.get("quant_method")
+    if not method:
+        return None, 0
+    if method in ("awq", "gptq"):
+        bits = int(quant.get("bits") or quant.get("w_bit") or 0)
+        if bits == 4:
+            return "int4", bits
+    elif method in ("fbgemm_fp8", "fp8"):
+        return "fp8", 0
+    elif method == "compressed-tensors":
+        groups = (quant.get("config_groups") or {}).values()
+        weights = {
+            (g["weights"].get("type"), g["weights"].get("num_bits"))
+            for g in groups
+            if g.get("weights")
+        }
+        fmt = quant.get("format")
+        if fmt == "pack-quantized" and weights == {("int", 4)}:
+            return "int4", 4
+        if fmt in ("float-quantized", "naive-quantized") and weights == {("float", 8)}:
+            return "fp8", 0
+    raise ToolkitError(
+        f"the checkpoint's quantization ({_describe(quant)}) is not one the plan "
+        f"knows ({KNOWN}); give the plan an info: block in the config instead."
+    )
+
+
+def _describe(quant: dict[str, Any]) -> str:
+    """'gptq 8-bit', 'compressed-tensors int-quantized', 'bitsandbytes'."""
+    method = quant["quant_method"]
+    bits = quant.get("bits") or quant.get("w_bit")
+    if method == "compressed-tensors":
+        return f"{method} {quant.get('format')}"
+    return f"{method} {bits}-bit" if bits else str(method)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ToolkitError(
+            f"cannot read {path} ({exc}); point --model at a model directory with a config.json."
+        ) from None
+    return data
+
+
+def _safetensors_header(path: Path) -> Tensors:
+    """Dtype and shape of each tensor in one safetensors file, from its JSON header alone."""
+    with path.open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header: dict[str, Any] = json.loads(handle.read(length))
+    return {k: (t["dtype"], t["shape"]) for k, t in header.items() if k != "__metadata__"}
+
+
+def _from_hub(repo: str, revision: str | None) -> tuple[dict[str, Any], Tensors]:
+    try:
+        from huggingface_hub import get_safetensors_metadata, hf_hub_download
+
+        config = json.loads(
+            Path(hf_hub_download(repo, "config.json", revision=revision)).read_text(
+                encoding="utf-8"
+            )
+        )
+        metadata = get_safetensors_metadata(repo, revision=revision)
+    except ImportError:
+        raise ToolkitError(
+            "reading a Hugging Face repo needs huggingface_hub; pip install "
+            "huggingface_hub, or point --model at a local directory."
+        ) from None
+    except Exception as exc:
+        raise ToolkitError(
+            f"cannot read {repo} from the Hugging Face Hub "
+            f"({type(exc).__name__}); check the name and the network (or "
+            "HF_HUB_OFFLINE), or point --model at a local directory."
+        ) from None
+    tensors: Tensors = {}
+    for file in metadata.files_metadata.values():
+        tensors.update({k: (t.dtype, list(t.shape)) for k, t in file.tensors.items()})
+    return config, tensors

@@ -1,0 +1,89 @@
+"""How a service's container is confined, and how often its health is checked: descriptor data.
+
+Every rendered service drops every Linux capability and may not gain privileges (setuid
+binaries, file capabilities); what a backend needs back, a read-only root filesystem, its
+scratch tmpfs mounts, its PIDs limit and its healthcheck timing are fields of its descriptor's
+`runtime:` block in configs/_backends.yaml, so no module branches on a backend's name.
+A CPU service also gets a memory limit: the config's `memory_limit`, else the descriptor's.
+
+The images run as NON_ROOT_UID (the user and the ownership of /cache are made in each image's
+Dockerfile), so one cache volume serves every backend: a fresh named volume copies the image's
+/cache ownership when first mounted.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:
+    from toolkit.catalog.backends import Backend
+    from toolkit.catalog.configs import Config
+
+# The uid (and gid) the images run as: distroless' "nonroot", free in Debian and Ubuntu images.
+NON_ROOT_UID = 65532
+MemorySize = Annotated[str, Field(pattern=r"^[0-9]+[kmg]$")]
+
+
+class Runtime(BaseModel):
+    """A backend's container confinement and healthcheck timing (its `runtime:` block)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Capabilities the server needs back after `cap_drop: [ALL]` (none of ours does).
+    cap_add: list[Annotated[str, Field(pattern=r"^[A-Z_]+$")]] = []
+    # Whether the root filesystem can be read-only: the server writes only to /cache and tmpfs.
+    read_only: bool = False
+    # Scratch directories mounted as tmpfs (on a read-only root filesystem, its only writable
+    # places beside /cache and /dev/shm).
+    tmpfs: list[Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]*$")]] = ["/tmp"]
+    # Processes and threads in the container: room for big thread pools, none for a fork bomb.
+    pids_limit: Annotated[int, Field(ge=64)] = 4096
+    # A CPU service's memory limit when its config sets none.
+    cpu_memory_limit: MemorySize = "8g"
+    # Healthcheck timing: a busy server gets a longer interval, a slow check a longer timeout.
+    health_interval_s: Annotated[int, Field(ge=1)] = 10
+    health_timeout_s: Annotated[int, Field(ge=1)] = 10
+
+
+def compose_fields(backend: Backend, config: Config) -> dict[str, Any]:
+    """The compose service keys that confine this config's container, in render order."""
+    runtime = backend.runtime
+    fields: dict[str, Any] = {}
+    if backend.run_as_uid is not None:
+        fields["user"] = f"{backend.run_as_uid}:{backend.run_as_uid}"
+    fields["cap_drop"] = ["ALL"]
+    if runtime.cap_add:
+        fields["cap_add"] = list(runtime.cap_add)
+    fields["security_opt"] = ["no-new-privileges:true"]
+    if runtime.read_only:
+        fields["read_only"] = True
+    if runtime.tmpfs:
+        fields["tmpfs"] = list(runtime.tmpfs)
+    fields["pids_limit"] = runtime.pids_limit
+    if not config.gpus:
+        fields["mem_limit"] = config.memory_limit or runtime.cpu_memory_limit
+    return fields
+
+
+class UnreadableModel(ToolkitError):
+    """A local model directory holds files the server's non-root user cannot read."""
+
+
+def check_readable(directory: Path, uid: int | None) -> None:
+    """Refuse a local model the server, running as `uid`, could not read (0600 files, say)."""
+    if uid is None or not directory.is_dir():
+        return
+    for path in (directory, *directory.rglob("*")):
+        info = path.stat()
+        needed = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(info.st_mode) else 0)
+        if info.st_uid != uid and info.st_mode & needed != needed:
+            raise UnreadableModel(
+                f"{path} is not readable by other users and the server runs as uid {uid}; "
+                f"run chmod -R a+rX {directory}."
+            )
