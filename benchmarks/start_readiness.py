@@ -21,8 +21,10 @@ import time
 from pathlib import Path
 
 from toolkit.catalog.configs import Catalog
+from toolkit.host import engine as docker_engine
 from toolkit.host.compose import compose_command
-from toolkit.lifecycle import start as engine
+from toolkit.lifecycle import preflight
+from toolkit.lifecycle import stop as stopping
 from toolkit.paths import REPO_ROOT
 from toolkit.protocols import probe as protocols
 from toolkit.render import compose as render
@@ -48,7 +50,7 @@ class ReadyWatcher(threading.Thread):
 def one_run(name: str, use_toolkit: bool) -> float:
     catalog = Catalog.load()
     config = catalog[name]
-    launch = engine.checks(engine.connect(), catalog, config, engine.StartOptions())
+    launch = preflight.checks(docker_engine.connect(), catalog, config, preflight.StartOptions())
     compose_file = Path(tempfile.mkdtemp()) / f"{name}.yaml"
     compose_file.write_text(render.render_compose(catalog, config), encoding="utf-8")
     watcher = ReadyWatcher(config.protocol.value, launch.service.url, config.model)
@@ -79,7 +81,7 @@ def one_run(name: str, use_toolkit: bool) -> float:
         return returned - watcher.ready_at
     finally:
         watcher.stop.set()
-        engine.stop(config.name)
+        stopping.stop(config.name)
 
 
 def main() -> None:

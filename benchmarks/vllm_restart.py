@@ -23,10 +23,11 @@ import time
 import uuid
 from pathlib import Path
 
+from toolkit.catalog import names
 from toolkit.catalog.configs import Catalog
-from toolkit.lifecycle import start as engine
+from toolkit.host.engine import sdk_client
 from toolkit.paths import REPO_ROOT
-from toolkit.render import compose as render
+from toolkit.service.image import image_ref
 
 NAME = "demo-vllm"
 
@@ -55,12 +56,12 @@ def timed_start(catalog: Path, port: int) -> float:
 
 def remove_from_volume(path: str) -> None:
     catalog = Catalog.load()
-    image = render.image_ref(catalog, catalog[NAME])
-    engine.client().containers.run(
-        image,
+    config = catalog[NAME]
+    sdk_client().containers.run(
+        image_ref(config, catalog.backend(config)),
         entrypoint=["rm", "-rf", path],
         command=[],
-        volumes={render.CACHE_VOLUME: {"bind": "/cache", "mode": "rw"}},
+        volumes={names.CACHE_VOLUME: {"bind": "/cache", "mode": "rw"}},
         remove=True,
     )
 

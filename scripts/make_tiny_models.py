@@ -232,7 +232,8 @@ def tiny_flux(target: Path) -> None:
 
 
 def readable(target: Path) -> None:
-    """The servers run as a non-root user (toolkit/service/hardening.py): every file readable by all."""
+    """The servers run as a non-root user (toolkit/service/hardening.py): every file readable
+    by all."""
     for path in (target, *target.rglob("*")):
         path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
 

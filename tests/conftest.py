@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from toolkit.catalog.configs import Catalog
-from toolkit.cli.main import cli
+from toolkit.cli.root import cli
 from toolkit.paths import REPO_ROOT
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from tests.conftest import Run
 from toolkit.catalog.configs import Catalog
-from toolkit.cli.main import cli
+from toolkit.cli.root import COMMANDS
 from toolkit.paths import REPO_ROOT
 
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
@@ -103,7 +103,7 @@ def test_unknown_revision_is_a_usage_error(run: Run) -> None:
 
 def test_workflows_parse_pin_actions_and_call_only_toolkit_commands() -> None:
     assert WORKFLOWS, "the image workflow exists"
-    commands = set(cli.commands)
+    commands = set(COMMANDS)
     for path in WORKFLOWS:
         text = path.read_text()
         workflow = yaml.safe_load(text)

@@ -6,16 +6,17 @@ import os
 import subprocess
 import sys
 
+import click
 import pytest
 
 from tests.conftest import Run, builtin_text
-from toolkit.cli.main import cli
+from toolkit.cli.root import COMMANDS, cli
 from toolkit.paths import REPO_ROOT
 
 HEAVY = ("docker", "httpx", "requests", "jinja2", "openai", "torch")
 CHECK_IMPORTS = """
 import sys
-from toolkit.cli.main import cli
+from toolkit.cli.root import cli
 try:
     cli.main(sys.argv[1:], standalone_mode=False)
 except SystemExit:
@@ -33,9 +34,10 @@ def test_fast_commands_import_no_engine_or_http_client(argv: list[str]) -> None:
     assert result.stdout.splitlines()[-1] == "HEAVY:"
 
 
-@pytest.mark.parametrize("name", sorted(cli.commands))
+@pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_command_has_a_summary_examples_and_a_readme_mention(run: Run, name: str) -> None:
-    command = cli.commands[name]
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None
     assert command.help and command.get_short_help_str(200).endswith(".")
     assert "Examples:" in command.help
     result = run(name, "--help")

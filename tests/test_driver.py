@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from toolkit.catalog.configs import Catalog
+from toolkit.host import engine as docker_engine
 from toolkit.host import gpus
-from toolkit.lifecycle import start as engine
+from toolkit.lifecycle import preflight
 from toolkit.paths import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "nvml"
@@ -74,8 +75,8 @@ def test_a_driver_older_than_the_images_cuda_is_refused(nvml) -> None:
     needed = CATALOG.backend(config).min_driver
     assert needed == 580, "vLLM v0.33.0's image is CUDA 13 (configs/_backends.yaml)"
     nvml("h100-driver-570")
-    with pytest.raises(engine.EngineError) as refused:
-        engine.check_driver(config, needed, gpus.driver_version())
+    with pytest.raises(docker_engine.EngineError) as refused:
+        preflight.check_driver(config, needed, gpus.driver_version())
     assert str(refused.value) == (
         "llama3-8b's image needs NVIDIA driver 580 or newer, and this host has 570.133.20; "
         "upgrade the driver, or build on an image for an older CUDA (e.g. --base-image with "
@@ -83,10 +84,10 @@ def test_a_driver_older_than_the_images_cuda_is_refused(nvml) -> None:
     )
     nvml("h100-driver-580")
     assert gpus.driver_version() == "580.159.04"
-    engine.check_driver(config, needed, gpus.driver_version())
+    preflight.check_driver(config, needed, gpus.driver_version())
 
 
 def test_backends_without_cuda_pins_check_no_driver() -> None:
     config = CATALOG["flux.1-dev"]
     assert CATALOG.backend(config).min_driver is None
-    engine.check_driver(config, None, "470.00")
+    preflight.check_driver(config, None, "470.00")

@@ -2,9 +2,10 @@
 
 No API server runs here (none installs from the registries this machine reaches): every manifest
 is validated offline with kubernetes-validate's bundled schemas of Kubernetes
-toolkit.render.kubernetes.KUBERNETES_VERSION in strict mode, the LeaderWorkerSet with jsonschema against
-its CRD's vendored openAPIV3Schema (tests/fixtures/lws), and every directory is built with the
-real `kubectl kustomize`. On a real cluster: `kubectl apply --dry-run=server -k DIR`, then apply.
+toolkit.render.kubernetes.KUBERNETES_VERSION in strict mode, the LeaderWorkerSet with jsonschema
+against its CRD's vendored openAPIV3Schema (tests/fixtures/lws), and every directory is built with
+the real `kubectl kustomize`. On a real cluster: `kubectl apply --dry-run=server -k DIR`, then
+apply.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from toolkit.host import locks
 from toolkit.paths import REPO_ROOT
 
 HOLD = (
-    "import sys, time; from toolkit import locks\n"
+    "import sys, time; from toolkit.host import locks\n"
     "with locks.held('test.lock', 0, 'busy'):\n"
     "    print('held', flush=True); time.sleep(60)\n"
 )

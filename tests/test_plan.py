@@ -8,8 +8,9 @@ import pytest
 
 from tests.conftest import Run, builtin_text
 from toolkit.catalog.configs import Catalog
+from toolkit.host import engine as docker_engine
 from toolkit.host.gpus import Gpu, parse_nvidia_smi
-from toolkit.lifecycle import start as engine
+from toolkit.lifecycle import preflight
 from toolkit.plan import memory as plan
 
 CATALOG = Catalog.load()
@@ -86,17 +87,17 @@ def test_start_refuses_what_the_free_memory_cannot_hold() -> None:
     """The preflight's fit check on a host whose GPUs are partly taken (GPU facts as NVML
     would report them; the engine part of start is proved in tests/engine)."""
     busy = [Gpu("0", "NVIDIA H100 80GB HBM3", 79.6, 30.0)]
-    with pytest.raises(engine.EngineError) as refused:
-        engine.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["0"], busy, force=False)
+    with pytest.raises(docker_engine.EngineError) as refused:
+        preflight.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["0"], busy, force=False)
     assert str(refused.value).startswith(
         "llama3-70b_1 does not fit GPU(s) 0 with 30.0 GiB free each: the weights (37.1 GiB)"
     )
     assert str(refused.value).endswith("(toolkit plan shows the numbers), or pass --force.")
-    engine.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["0"], busy, force=True)
-    with pytest.raises(engine.EngineError, match=r"GPU id\(s\) 3 do not exist on this host"):
-        engine.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["3"], busy, force=False)
-    with pytest.raises(engine.EngineError, match="no NVIDIA GPU was found on this host"):
-        engine.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["0"], [], force=False)
+    preflight.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["0"], busy, force=True)
+    with pytest.raises(docker_engine.EngineError, match=r"GPU id\(s\) 3 do not exist on this host"):
+        preflight.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["3"], busy, force=False)
+    with pytest.raises(docker_engine.EngineError, match="no NVIDIA GPU was found on this host"):
+        preflight.check_fit(CATALOG, CATALOG["llama3-70b_1"], ["0"], [], force=False)
 
 
 def test_nvidia_smi_rows_parse() -> None:

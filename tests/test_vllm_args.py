@@ -15,6 +15,7 @@ import pytest
 
 from toolkit.catalog.configs import Catalog
 from toolkit.paths import REPO_ROOT
+from toolkit.service.server import server_command
 
 PARSER_PYTHON = Path(os.environ.get("VLLM_PARSER_VENV", REPO_ROOT / ".venv-vllm")) / "bin/python"
 PARSE = """
@@ -65,7 +66,7 @@ def parsed(parser_python: Path) -> dict[str, dict[str, object]]:
     commands = {}
     for name, config in catalog.items():
         if config.backend == "vllm":
-            command = catalog.backend(config).server_command(config)
+            command = server_command(config, catalog.backend(config))
             commands[name] = ["--model", *command]
     return _parse(parser_python, commands)
 

@@ -30,6 +30,7 @@ import pytest
 
 from toolkit.catalog.configs import Catalog, Config
 from toolkit.paths import REPO_ROOT
+from toolkit.service.server import server_command
 
 VENV = Path(os.environ.get("VLLM_PARSER_VENV", REPO_ROOT / ".venv-vllm"))
 CHECK = REPO_ROOT / "scripts/vllm_twin_check.py"
@@ -83,7 +84,7 @@ def run_check(python: Path, config: Config, command: list[str]) -> subprocess.Co
 def test_vllm_accepts_the_rendered_command_on_its_twin(
     vllm_python: Path, name: str, config: Config
 ) -> None:
-    result = run_check(vllm_python, config, CATALOG.backend(config).server_command(config))
+    result = run_check(vllm_python, config, server_command(config, CATALOG.backend(config)))
     last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr
     if name in CPU_LIMITS:
         assert (result.returncode, last) == (1, CPU_LIMITS[name])
@@ -98,7 +99,7 @@ def test_vllm_accepts_the_rendered_command_on_its_twin(
 def test_vllm_refuses_the_405b_fp8_without_the_deprecation_flag(vllm_python: Path) -> None:
     """Meta's FP8 checkpoint declares fbgemm_fp8: without the flag vLLM 0.33 will not start it."""
     config = CATALOG["llama3.1-405b_8"]
-    command = CATALOG.backend(config).server_command(config)
+    command = server_command(config, CATALOG.backend(config))
     unfixed = [arg for arg in command if arg != "--allow-deprecated-quantization"]
     assert unfixed != command
     result = run_check(vllm_python, config, unfixed)

@@ -56,9 +56,9 @@ def _fast(argv: list[str]) -> tuple[str, int] | None:
 
 def _status(as_json: bool) -> str:
     from toolkit import output
-    from toolkit.lifecycle import start as engine
+    from toolkit.observe.status import status
 
-    rows = engine.status()
+    rows = status()
     if as_json:
         return output.as_json(rows)
     return output.status_table(rows) if rows else "no toolkit service is running."
@@ -70,7 +70,7 @@ def main() -> None:
         text, code = fast
         sys.stdout.write(text + "\n")
         sys.exit(code)
-    from toolkit.cli.main import cli
+    from toolkit.cli.root import cli
 
     cli(prog_name="toolkit")
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from toolkit.cli.main import cli
+from toolkit.cli.root import cli
+from toolkit.host import engine as docker_engine
 from toolkit.host.engine import Engine, sdk_client
-from toolkit.lifecycle import start as engine
 from toolkit.paths import REPO_ROOT
 
 BASE_IMAGE = os.environ.get("TOOLKIT_TEST_BASE_IMAGE", "toolkit-local/python:3.11-bookworm")
@@ -35,8 +35,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def docker() -> Any:
     """The Docker SDK, for the tests' own look at containers and images."""
     try:
-        engine.connect()
-    except engine.EngineError as exc:
+        docker_engine.connect()
+    except docker_engine.EngineError as exc:
         if os.environ.get("CI"):
             pytest.fail(f"engine tests must run in CI, and {exc}")
         pytest.skip(str(exc))
@@ -46,7 +46,7 @@ def docker() -> Any:
 @pytest.fixture(scope="session")
 def engine_api(docker: Any) -> Engine:
     """The toolkit's own Engine API client, on the same engine."""
-    return engine.connect()
+    return docker_engine.connect()
 
 
 def toolkit(

@@ -17,7 +17,8 @@ import pytest
 
 from tests.engine.conftest import BASE_IMAGE, leftovers, toolkit, with_local_model
 from tests.servers import free_port
-from toolkit.lifecycle import start as engine
+from toolkit.host import engine as docker_engine
+from toolkit.lifecycle import preflight
 from toolkit.paths import REPO_ROOT
 from toolkit.protocols import probe as protocols
 from toolkit.render import compose as render
@@ -203,9 +204,9 @@ def test_gpus_held_by_a_running_service_are_refused(docker, engine_api, base_ima
         labels={f"{label}.config": "qwen2-72b_4", f"{label}.gpus": "2,3", f"{label}.port": "1"},
     )
     try:
-        engine.check_gpus_free(engine_api, ["0", "1"])
-        with pytest.raises(engine.EngineError) as refused:
-            engine.check_gpus_free(engine_api, ["3", "4"])
+        preflight.check_gpus_free(engine_api, ["0", "1"])
+        with pytest.raises(docker_engine.EngineError) as refused:
+            preflight.check_gpus_free(engine_api, ["3", "4"])
         assert str(refused.value) == (
             "GPU(s) 3 are held by qwen2-72b_4; pick others with --gpus or stop that service first."
         )

@@ -94,8 +94,9 @@ def test_vllm_serves_the_probe_and_the_openai_client(vllm_built: Path, stopped_a
 def test_an_exposed_vllm_answers_only_through_the_keyed_proxy(
     vllm_built: Path, stopped_after: None
 ) -> None:
-    """With an API key, the authenticating proxy (toolkit/lifecycle/proxy.py) publishes the service and
-    checks the key; vLLM's own key would guard only /v1 and leave /health and /metrics open."""
+    """With an API key, the authenticating proxy (toolkit/lifecycle/proxy.py) publishes the
+    service and checks the key; vLLM's own key would guard only /v1 and leave /health and
+    /metrics open."""
     host_port = port()
     result = toolkit(
         "start", NAME, "--bind", "0.0.0.0", "--port", str(host_port), "--api-key", "s3cret-key",

@@ -21,13 +21,14 @@ import pytest
 
 from tests.engine.conftest import toolkit
 from tests.servers import free_port, wait_until
-from toolkit.catalog import names
 from toolkit.catalog.configs import Catalog
 from toolkit.host.engine import Engine
-from toolkit.lifecycle import start as engine
+from toolkit.lifecycle import running
 from toolkit.lifecycle import watch as watchdog
+from toolkit.observe import status as observe_status
 from toolkit.paths import REPO_ROOT
 from toolkit.protocols import probe as protocols
+from toolkit.service.image import image_ref
 
 IMAGE, TEXT, TEXT_B = "watch-demo-image", "watch-demo-text", "watch-demo-text-b"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -43,8 +44,8 @@ def catalog(built: Path, docker: Any, tmp_path_factory: pytest.TempPathFactory) 
     ours, demo = Catalog.load(str(directory)), Catalog.load(str(built))
     refs = []
     for new, old in copies.items():
-        ref = names.image_ref(ours[new], ours.backend(ours[new]))
-        source = names.image_ref(demo[old], demo.backend(demo[old]))
+        ref = image_ref(ours[new], ours.backend(ours[new]))
+        source = image_ref(demo[old], demo.backend(demo[old]))
         docker.images.get(source).tag(ref)
         refs.append(ref)
     yield directory
@@ -53,7 +54,7 @@ def catalog(built: Path, docker: Any, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def row(name: str) -> dict[str, Any]:
-    (found,) = engine.status(name)
+    (found,) = observe_status.status(name)
     return found
 
 
@@ -63,7 +64,7 @@ def start(name: str, catalog: Path, port: int) -> None:
 
 
 def answers(name: str) -> bool:
-    service = engine.running_service(name)
+    service = running.running_service(name)
     assert service is not None
     return protocols.model_listed(service.protocol, service.url, service.model, None)
 
@@ -73,7 +74,7 @@ def test_a_killed_container_comes_back_and_status_says_so(
 ) -> None:
     stopped_after.append((TEXT, catalog))
     start(TEXT, catalog, free_port())
-    found = engine.container(engine_api, TEXT)
+    found = running.container(engine_api, TEXT)
     assert found is not None and row(TEXT)["restarts"] == 0
     # The kernel kills the server (as the OOM killer would); `docker kill` would not do: Docker
     # takes it for a user's stop and leaves the container stopped, as it should.
@@ -110,7 +111,7 @@ def test_a_hung_server_is_restarted_by_the_watchdog_within_the_bound(
         wait_until(lambda: "watching toolkit services" in log.read_text(), 30, "the watchdog")
         # Docker counts no failing probe in the start period, until one has passed.
         wait_until(lambda: row(IMAGE)["health"] == "healthy", 60, "the first healthy probe")
-        found = engine.container(engine_api, IMAGE)
+        found = running.container(engine_api, IMAGE)
         assert found is not None
         bound = watchdog.hang_bound(found, watchdog.Policy(backoff=1))
         assert bound == 3 * (10 + 10) + 10 + 1 + 10  # the rendered healthcheck: 10 s, 10 s, 3
@@ -156,7 +157,7 @@ def test_a_start_killed_while_waiting_is_taken_over_by_a_rerun(
         stderr=subprocess.DEVNULL,
         cwd=REPO_ROOT,
     )
-    wait_until(lambda: engine.container(engine_api, TEXT) is not None, 60, "the container")
+    wait_until(lambda: running.container(engine_api, TEXT) is not None, 60, "the container")
     first.send_signal(signal.SIGKILL)  # no teardown, no lock release by the process itself
     assert first.wait() == -signal.SIGKILL
     rerun = toolkit("start", TEXT, "--port", str(port), catalog=catalog)
@@ -165,7 +166,7 @@ def test_a_start_killed_while_waiting_is_taken_over_by_a_rerun(
         f"{TEXT} is already running at http://127.0.0.1:{port} with the same settings."
     )
     assert answers(TEXT), "the rerun returned once the model answered"
-    assert len(engine.containers(engine_api, TEXT)) == 1
+    assert len(running.containers(engine_api, TEXT)) == 1
 
 
 def test_two_starts_on_one_port_exactly_one_wins_and_the_other_refuses(

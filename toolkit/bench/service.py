@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from toolkit.service.image import image_ref
+
 if TYPE_CHECKING:
     from toolkit.catalog.configs import Catalog, Config
-    from toolkit.lifecycle.start import Service
+    from toolkit.lifecycle.running import Service
 
 
 def describe(service: Service, catalog: Catalog, config: Config | None) -> dict[str, Any]:
     """The config, its engine flags and its local image with the image's digest where known."""
-    from toolkit.catalog import names
-    from toolkit.catalog.backends import engine_flags
     from toolkit.host import engine as dockerapi
+    from toolkit.service.server import engine_flags
 
     info: dict[str, Any] = {
         "config": service.name,
@@ -25,7 +26,7 @@ def describe(service: Service, catalog: Catalog, config: Config | None) -> dict[
     if config is None:
         return info  # started from another catalog: the labels name it, nothing more is known
     backend = catalog.backend(config)
-    ref = names.image_ref(config, backend)
+    ref = image_ref(config, backend)
     info |= {"backend": config.backend, "engine_args": engine_flags(config), "image": ref}
     try:
         record = dockerapi.connect().image_record(ref)

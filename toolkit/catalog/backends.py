@@ -9,20 +9,36 @@ rendering, the plan and the engine ask the descriptor; none of them branches on 
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from toolkit.protocols import Protocol
-from toolkit.service.hardening import Runtime
-
-if TYPE_CHECKING:
-    from toolkit.catalog.configs import Config
-
 
 SourceKind = Literal["hf", "modelscope", "ollama", "local"]
 Port = Annotated[int, Field(ge=1, le=65535)]
+MemorySize = Annotated[str, Field(pattern=r"^[0-9]+[kmg]$")]
+
+
+class Runtime(BaseModel):
+    """A backend's container confinement and healthcheck timing (its `runtime:` block)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Capabilities the server needs back after `cap_drop: [ALL]` (none of ours does).
+    cap_add: list[Annotated[str, Field(pattern=r"^[A-Z_]+$")]] = []
+    # Whether the root filesystem can be read-only: the server writes only to /cache and tmpfs.
+    read_only: bool = False
+    # Scratch directories mounted as tmpfs (on a read-only root filesystem, its only writable
+    # places beside /cache and /dev/shm).
+    tmpfs: list[Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]*$")]] = ["/tmp"]
+    # Processes and threads in the container: room for big thread pools, none for a fork bomb.
+    pids_limit: Annotated[int, Field(ge=64)] = 4096
+    # A CPU service's memory limit when its config sets none.
+    cpu_memory_limit: MemorySize = "8g"
+    # Healthcheck timing: a busy server gets a longer interval, a slow check a longer timeout.
+    health_interval_s: Annotated[int, Field(ge=1)] = 10
+    health_timeout_s: Annotated[int, Field(ge=1)] = 10
 
 
 class Devices(BaseModel):
@@ -95,12 +111,12 @@ class Backend(BaseModel):
     # The uid the image's server runs as (it writes only to /cache and $HOME); the image makes
     # that user and /cache owned by it. None: it needs root (its caches live there).
     run_as_uid: Annotated[int, Field(ge=1)] | None = None
-    # Container confinement and healthcheck timing (toolkit/service/hardening.py).
+    # Container confinement and healthcheck timing (Runtime above; toolkit/service/hardening.py).
     runtime: Runtime = Runtime()
     healthcheck: Annotated[list[str], Field(min_length=2)]
     # How `toolkit pull` fills the model cache, per source kind: the command a one-off
-    # container of the config's image runs ({script}: toolkit/lifecycle/hubpull.py's text). A source kind
-    # without an entry is fetched by the server itself when it starts.
+    # container of the config's image runs ({script}: toolkit/lifecycle/hubpull.py's text). A
+    # source kind without an entry is fetched by the server itself when it starts.
     pull: dict[SourceKind, Annotated[list[str], Field(min_length=1)]] = {}
     # Where the server reports its own figures; None: it reports none (restarts and GPUs only).
     metrics: Metrics | None = None
@@ -142,64 +158,3 @@ class Backend(BaseModel):
     @property
     def pip_build(self) -> bool:
         return bool(self.packages)
-
-    def _values(self, config: Config) -> dict[str, str]:
-        device = ""
-        if self.device is not None:
-            device = self.device.gpu if config.gpus else self.device.cpu
-        return {
-            "source": config.source.reference,
-            "model": config.model,
-            "port": str(self.container_port),
-            "device": device,
-            "revision": config.source.revision or "",
-            "ollama": config.source.ollama or "",
-        }
-
-    def _fill(self, words: list[str], config: Config) -> list[str]:
-        values = self._values(config)
-        return [word.format_map(values) for word in words]
-
-    def server_command(self, config: Config) -> list[str]:
-        """The arguments after the image's entrypoint that serve this config."""
-        command = self._fill(self.command, config)
-        if config.source.revision:
-            command += self._fill(self.revision_args, config)
-        return command + engine_flags(config) if self.engine_args else command
-
-    def server_env(self, config: Config) -> dict[str, str]:
-        """Environment the image's server reads, baked into the image (never a secret)."""
-        values = self._values(config)
-        env = {"HF_HOME": "/cache/huggingface"}
-        env |= {key: value.format_map(values) for key, value in self.env.items()}
-        if config.source.revision:
-            env |= {key: value.format_map(values) for key, value in self.revision_env.items()}
-        env |= config.env
-        return dict(sorted(env.items()))
-
-    def mount(self, config: Config) -> str | None:
-        """Where a local model directory is mounted in the container, if the config has one."""
-        if not config.source.local:
-            return None
-        return self.model_mount.format_map(self._values(config))
-
-    def health_test(self, config: Config) -> list[str]:
-        return self._fill(self.healthcheck, config)
-
-
-def engine_flags(config: Config) -> list[str]:
-    """The catalog's engine_args as command-line flags, in the config file's order."""
-    args: list[str] = []
-    for flag, value in config.engine_args.items():
-        if value is False:
-            continue
-        args.append(f"--{flag}")
-        if value is True:
-            continue
-        if isinstance(value, dict):
-            args.append(json.dumps(value, sort_keys=True, separators=(",", ":")))
-        elif isinstance(value, list):
-            args.extend(str(v) for v in value)
-        else:
-            args.append(str(value))
-    return args

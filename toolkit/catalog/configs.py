@@ -2,7 +2,8 @@
 
 The built-in catalog lives in the repository's configs/ folder; a user catalog (``--catalog DIR``
 or ``TOOLKIT_CATALOG``) overlays it: a file with the same name replaces the built-in config, a new
-name adds one. ``configs/_backends.yaml`` describes each backend, once (toolkit/catalog/backends.py).
+name adds one. ``configs/_backends.yaml`` describes each backend, once
+(toolkit/catalog/backends.py).
 """
 
 from __future__ import annotations

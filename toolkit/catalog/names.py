@@ -6,25 +6,19 @@ Rendering, building, the lifecycle and pushing all derive names from here, so a 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from toolkit.catalog.backends import Backend
-    from toolkit.catalog.configs import Config
-
 IMAGE_PREFIX = "toolkit"
 LABEL_PREFIX = "io.github.model-serving-toolkit"
 CACHE_VOLUME = "toolkit-model-cache"
 
 
-def image_ref(config: Config, backend: Backend) -> str:
-    """The local image: `toolkit/<config>:<backend version>` (`toolkit push` adds registries)."""
-    return f"{IMAGE_PREFIX}/{config.name}:{backend.version}"
-
-
 def project(name: str) -> str:
     """The Compose project name: the config name with characters Compose refuses replaced."""
     return "toolkit-" + name.replace(".", "-")
+
+
+def repository(registry: str, namespace: str, name: str) -> str:
+    """Where a config's image lives in a registry: REGISTRY/NAMESPACE/<config>."""
+    return f"{registry.rstrip('/')}/{namespace}/{name}"
 
 
 def label(key: str) -> str:
@@ -36,17 +30,3 @@ def service_filter(name: str | None = None) -> list[str]:
     carry too, so one-off containers of the image have it) and the port label, which only the
     compose file sets."""
     return [label("config") + (f"={name}" if name else ""), label("port")]
-
-
-def image_labels(config: Config, backend: Backend) -> dict[str, str]:
-    """OCI and toolkit labels that depend only on the catalog (build adds revision and date)."""
-    return {
-        "org.opencontainers.image.title": config.name,
-        "org.opencontainers.image.description": config.description or config.model,
-        "org.opencontainers.image.version": backend.version,
-        label("config"): config.name,
-        label("model"): config.model,
-        label("protocol"): config.protocol.value,
-        label("backend"): config.backend,
-        label("gpus"): str(config.gpus),
-    }

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.paths import data_root, state_dir
+from toolkit.service.image import image_ref
 
 if TYPE_CHECKING:
     from toolkit.catalog.configs import Catalog
@@ -74,13 +75,12 @@ def list_rows(user_dir: str | None) -> list[dict[str, Any]]:
 def show_data(catalog: Catalog, name: str) -> dict[str, Any]:
     """One config as `toolkit show` prints it: the name first, the image it builds, its file,
     and how much the first start downloads."""
-    from toolkit.catalog import names
     from toolkit.plan import memory as plan
 
     config = catalog[name]
     backend = catalog.backend(config)
     data: dict[str, Any] = config.model_dump(mode="json")
-    data["image"] = names.image_ref(config, backend)
+    data["image"] = image_ref(config, backend)
     data["backend_base_image"] = backend.base
     if config.info and not config.source.local:
         data["download_gib"] = round(plan.weights_gib(config.info), 1)
@@ -131,7 +131,6 @@ def plan_answer(catalog: Catalog, name: str) -> dict[str, Any]:
 
 def rows_of(catalog: Catalog) -> list[dict[str, Any]]:
     """`list`'s rows of the configs that loaded."""
-    from toolkit.catalog import names
 
     return [
         {
@@ -140,7 +139,7 @@ def rows_of(catalog: Catalog) -> list[dict[str, Any]]:
             "protocol": c.protocol.value,
             "backend": c.backend,
             "gpus": c.gpus,
-            "image": names.image_ref(c, catalog.backend(c)),
+            "image": image_ref(c, catalog.backend(c)),
         }
         for c in catalog.values()
     ]

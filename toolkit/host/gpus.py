@@ -7,6 +7,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from toolkit.errors import ToolkitError
+
 MIB = 2**20
 GIB = 2**30
 
@@ -22,6 +24,19 @@ class Gpu:
 def discover() -> list[Gpu]:
     """Every NVIDIA GPU on this host with its memory; an empty list where there is none."""
     return _nvml() or _nvidia_smi()
+
+
+def select(host: list[Gpu], ids: list[str] | None, error: type[ToolkitError]) -> list[Gpu]:
+    """The GPUs of `host` these ids name, in their order (every GPU for None); an id the host
+    lacks is refused as `error` (a usage error for `plan`, a failed check for `start`)."""
+    by_index = {gpu.index: gpu for gpu in host}
+    unknown = [i for i in ids or [] if i not in by_index]
+    if unknown:
+        raise error(
+            f"GPU id(s) {','.join(unknown)} do not exist on this host (it has "
+            f"{','.join(by_index)}); pick others with --gpus."
+        )
+    return list(host) if ids is None else [by_index[i] for i in ids]
 
 
 def _nvml() -> list[Gpu]:

@@ -165,7 +165,8 @@ _PROXY_HEALTH = (
 
 def ensure_image() -> None:
     """Build the proxy image once, from TOOLKIT_BASE_IMAGE (default: the pinned python base),
-    through Compose's BuildKit client as toolkit.release.build does (the CA bundle a build secret)."""
+    through Compose's BuildKit client as toolkit.release.build does (the CA bundle a build
+    secret)."""
     import tempfile
 
     from toolkit.host.compose import run_compose

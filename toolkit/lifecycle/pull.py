@@ -5,9 +5,9 @@ by a one-off container of the config's own image (no GPU, no port), never on the
 volume's host path is root-only and depends on the volume driver, and the image already has the
 downloader its server uses. What that container runs, per source kind, is the backend
 descriptor's `pull` entry (configs/_backends.yaml); for Hugging Face sources it is
-toolkit/lifecycle/hubpull.py, which resumes an interrupted download, reports its progress in JSON lines
-and writes a lock file beside the cache (/cache/locks/<config>.json: the commit it resolved and
-each file's SHA-256). The lock lives in the volume, not in the state directory, because it
+toolkit/lifecycle/hubpull.py, which resumes an interrupted download, reports its progress in JSON
+lines and writes a lock file beside the cache (/cache/locks/<config>.json: the commit it resolved
+and each file's SHA-256). The lock lives in the volume, not in the state directory, because it
 describes the volume: `stop --volumes` drops both together, and every user of the volume sees
 the same one.
 
@@ -31,6 +31,8 @@ from typing import Any, Protocol
 
 from toolkit.catalog import names
 from toolkit.errors import ToolkitError
+from toolkit.service.image import image_ref
+from toolkit.service.server import server_env
 
 CACHE_MOUNT = "/cache"  # where the compose template mounts the model cache volume
 TOKEN_MOUNT = "/run/secrets/hf_token"  # where compose puts the token secret
@@ -102,7 +104,7 @@ def step(catalog: Any, config: Any) -> Step | str:
     values = {"script": SCRIPT.read_text(encoding="utf-8")}
     command = [word.format_map(values) for word in words]
     env = {
-        "HF_HOME": backend.server_env(config)["HF_HOME"],
+        "HF_HOME": server_env(config, backend)["HF_HOME"],
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "HF_HUB_DISABLE_TELEMETRY": "1",
     }
@@ -255,7 +257,7 @@ def run(
     except PullError:
         raise
     except KeyboardInterrupt:
-        from toolkit.lifecycle.start import Interrupted
+        from toolkit.lifecycle.running import Interrupted
 
         job.stop()
         raise Interrupted(
@@ -309,7 +311,7 @@ def image_launcher(catalog: Any, config: Any) -> Launcher:
     """Pull with the config's built image, which holds the downloader its server uses."""
     from toolkit.host.engine import connect, not_built
 
-    image = names.image_ref(config, catalog.backend(config))
+    image = image_ref(config, catalog.backend(config))
     if not connect().image_exists(image):
         raise not_built(image, config.name)
     return container_launcher(image, config.name)
@@ -324,15 +326,15 @@ def pull(
 ) -> Pulled | str:
     """`toolkit pull`: resolve the revision again and fetch what the cache lacks; or the
     sentence saying there is nothing to pull. A gated model needs its token first."""
-    from toolkit.lifecycle import start as engine
+    from toolkit.lifecycle import secrets
 
     plan = step(catalog, config)
     if isinstance(plan, str):
         return plan
-    token = engine.token_source(config)
+    token = secrets.token_source(config)
     handed = None
     if config.gated:  # handed over as a file the container's user reads, removed after
-        token = handed = engine.hand_over_token(f"{config.name}.pull", token)
+        token = handed = secrets.hand_over_token(f"{config.name}.pull", token)
     try:
         launch = launcher or image_launcher(catalog, config)
         return run(config.name, plan, launch, token, progress, stall_minutes)

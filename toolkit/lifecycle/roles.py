@@ -15,6 +15,7 @@ from toolkit.host.compose import run_compose
 from toolkit.host.engine import connect, not_built
 from toolkit.paths import state_dir
 from toolkit.render import compose as render
+from toolkit.service.image import image_ref
 
 if TYPE_CHECKING:
     from toolkit.catalog.configs import Catalog, Config
@@ -32,6 +33,17 @@ def check_role(config: Config, role: str | None, head_address: str | None) -> No
         raise UsageError("--role worker needs --head-address HOST, the head host's address.")
 
 
+def start_role(
+    catalog: Catalog, config: Config, role: str | None, head_address: str | None
+) -> str | None:
+    """Check the role; a worker starts here (its container's name is returned), while the head,
+    or a config of one host, is `start`'s to run (None)."""
+    check_role(config, role, head_address)
+    if role == "worker" and head_address is not None:
+        return start_worker(catalog, config, head_address)
+    return None
+
+
 def worker_project(config: Config) -> str:
     return f"{config.project}-worker"
 
@@ -40,13 +52,13 @@ def start_worker(catalog: Catalog, config: Config, head_address: str, rank: int 
     """`compose up -d` the worker file pointed at the head; the worker's container name."""
     backend = catalog.backend(config)
     engine = connect()
-    ref = names.image_ref(config, backend)
+    ref = image_ref(config, backend)
     if not engine.image_exists(ref):
         raise not_built(ref, config.name)
     env = {"TOOLKIT_HEAD_ADDRESS": head_address, "TOOLKIT_NODE_RANK": str(rank)}
     env |= {f"TOOLKIT_GPU_{i}": str(i) for i in range(config.gpus)}
     if config.source.local:
-        from toolkit.lifecycle.start import local_model_dir
+        from toolkit.lifecycle.preflight import local_model_dir
 
         env["TOOLKIT_MODEL_DIR"] = str(local_model_dir(config))
     compose_file = state_dir() / "compose" / f"{config.name}.worker.yaml"

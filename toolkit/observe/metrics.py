@@ -6,7 +6,8 @@ running container as a label, so a running service is read without the catalog:
   latency percentiles and token rates come from the difference between two scrapes (histogram
   buckets and counters only ever grow), over the last `WINDOW` seconds;
 - `ollama-ps` (Ollama has no /metrics): the models `/api/ps` says are loaded, and their memory.
-GPU figures come from NVML (toolkit.host.gpus), restarts from the watchdog's records (toolkit.lifecycle.watch).
+GPU figures come from NVML (toolkit.host.gpus), restarts from the watchdog's records
+(toolkit.lifecycle.watch).
 
 `toolkit metrics` keeps its recent scrapes in the state directory so that a second call a minute
 later has a baseline; `toolkit metrics --serve PORT` keeps them in memory and exposes every
@@ -26,7 +27,7 @@ from toolkit.catalog import names
 from toolkit.host import gpus
 from toolkit.host.engine import Container, Engine
 from toolkit.lifecycle import watch as watchdog
-from toolkit.lifecycle.start import Service, containers
+from toolkit.lifecycle.running import Service, containers
 from toolkit.paths import state_dir
 
 if TYPE_CHECKING:

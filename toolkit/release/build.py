@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.catalog import names
 from toolkit.catalog.configs import Catalog, Config
 from toolkit.host.compose import compose_command
 from toolkit.host.engine import EngineError, connect
 from toolkit.paths import data_root
 from toolkit.release.git import git_or
 from toolkit.render import compose as render
+from toolkit.service.image import image_ref
 
 DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -58,7 +58,7 @@ def build(catalog: Catalog, config: Config, options: BuildOptions) -> Built:
         )
     engine = connect()
     backend = catalog.backend(config)
-    ref = names.image_ref(config, backend)
+    ref = image_ref(config, backend)
     with tempfile.TemporaryDirectory(prefix="toolkit-build-") as scratch:
         context = Path(scratch) / "context"
         shutil.copytree(

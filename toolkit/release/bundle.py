@@ -17,10 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from toolkit.catalog import names
 from toolkit.catalog.configs import Catalog, Config
 from toolkit.host.engine import EngineError, sdk_client, sdk_image
 from toolkit.render import compose as render
+from toolkit.service.image import image_ref
 
 MANIFEST = "manifest.json"
 CHUNK = 1 << 20
@@ -46,7 +46,7 @@ def export(
             f"model directory {with_model} does not exist; pass the folder holding the weights."
         )
     engine = sdk_client()
-    ref = names.image_ref(config, catalog.backend(config))
+    ref = image_ref(config, catalog.backend(config))
     image = sdk_image(engine, ref, config.name)
     files: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="toolkit-bundle-") as scratch:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.catalog import names
 from toolkit.catalog.configs import Catalog, Config
 from toolkit.errors import UsageError
 from toolkit.paths import data_root
 from toolkit.release.git import GitError, git
 from toolkit.render import compose as render
+from toolkit.service.image import image_ref
 
 
 def _dockerfile(catalog: Catalog, config: Config) -> str:
@@ -32,7 +32,7 @@ def entry(catalog: Catalog, config: Config) -> dict[str, Any]:
         "backend": config.backend,
         "gpus": config.gpus,
         "version": backend.version,
-        "image": names.image_ref(config, backend),
+        "image": image_ref(config, backend),
         "dockerfile": _dockerfile(catalog, config),
         "context": f"images/{backend.context}",
         "twin": twin_path(config),

@@ -20,6 +20,7 @@ from toolkit.catalog import names
 from toolkit.catalog.configs import Catalog, Config
 from toolkit.host.engine import EngineError, sdk_client, sdk_image
 from toolkit.release.git import git_or
+from toolkit.service.image import image_ref
 
 ATTEMPTS = 3
 AUTH_WORDS = ("unauthorized", "authentication required", "denied", "no basic auth")
@@ -70,11 +71,6 @@ def tags(
     return list(dict.fromkeys(result))
 
 
-def repository(registry: str, namespace: str, config: Config) -> str:
-    """Where a config's image lives in a registry: REGISTRY/NAMESPACE/<config>."""
-    return f"{registry.rstrip('/')}/{namespace}/{config.name}"
-
-
 def push(
     catalog: Catalog,
     config: Config,
@@ -83,12 +79,12 @@ def push(
 ) -> list[Pushed]:
     """Tag the built image for every registry and tag, push each, return refs with digests."""
     engine = sdk_client()
-    image = sdk_image(engine, names.image_ref(config, catalog.backend(config)), config.name)
+    image = sdk_image(engine, image_ref(config, catalog.backend(config)), config.name)
     auth = options.auth
     tag_list = tags(catalog, config, options.extra_tags, options.latest)
     pushed = []
     for registry in options.registries:
-        target = repository(registry, options.namespace, config)
+        target = names.repository(registry, options.namespace, config.name)
         for tag in tag_list:
             image.tag(target, tag)
             try:

@@ -26,9 +26,10 @@ from toolkit.catalog import names
 from toolkit.catalog.configs import Catalog, Config, Protocol
 from toolkit.errors import ToolkitError, UsageError
 from toolkit.plan.memory import weights_gib
-from toolkit.release.registry import repository
+from toolkit.render import Options
 from toolkit.render import compose as render
 from toolkit.service import multinode
+from toolkit.service.server import health_test
 
 # The version the tests validate against (kubernetes-validate's bundled schemas); nothing in
 # the manifests needs a newer API than apps/v1, networking.k8s.io/v1 and core/v1.
@@ -68,7 +69,7 @@ class Images:
 
     def ref(self, catalog: Catalog, config: Config) -> str:
         tag = self.tag or catalog.backend(config).version
-        return f"{repository(self.registry, self.namespace, config)}:{tag}"
+        return f"{names.repository(self.registry, self.namespace, config.name)}:{tag}"
 
 
 def resource_name(config: Config) -> str:
@@ -98,7 +99,7 @@ def readiness_command(catalog: Catalog, config: Config) -> list[str]:
     """Exits 0 once the server lists the served model: what "ready" means for a client."""
     backend = catalog.backend(config)
     if config.protocol == Protocol.OLLAMA_TEXT:
-        return backend.health_test(config)[1:]  # `ollama show NAME`: the model exists
+        return health_test(config, backend)[1:]  # `ollama show NAME`: the model exists
     url = f"http://127.0.0.1:{backend.container_port}/v1/models"
     return ["python3", "-c", LISTED_SCRIPT, url, config.model, backend.api_key_env or ""]
 
@@ -143,7 +144,7 @@ def _context(
             "env": dict(sorted(env.items())),
             "run_as": user,
             "readiness": readiness_command(catalog, config),
-            "liveness": backend.health_test(config)[1:],
+            "liveness": health_test(config, backend)[1:],
             "probe_period": PROBE_PERIOD,
             "startup_failures": startup,
             "shm": _quantity(base["shm_size"]) if base["shm_size"] else None,
@@ -256,3 +257,18 @@ def write(
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return sorted(written)
+
+
+def run(catalog: Catalog, selected: list[str] | None, options: Options) -> str:
+    """`toolkit render --target kubernetes`."""
+    files = write(
+        catalog,
+        selected,
+        options.out,
+        options.check,
+        options.registry,
+        options.namespace,
+        options.tag,
+        options.ingress_host,
+    )
+    return f"rendered {len(files)} files for {len(selected or catalog)} configs in {options.out}"

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import ToolkitError
 
@@ -27,28 +25,6 @@ if TYPE_CHECKING:
 
 # The uid (and gid) the images run as: distroless' "nonroot", free in Debian and Ubuntu images.
 NON_ROOT_UID = 65532
-MemorySize = Annotated[str, Field(pattern=r"^[0-9]+[kmg]$")]
-
-
-class Runtime(BaseModel):
-    """A backend's container confinement and healthcheck timing (its `runtime:` block)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # Capabilities the server needs back after `cap_drop: [ALL]` (none of ours does).
-    cap_add: list[Annotated[str, Field(pattern=r"^[A-Z_]+$")]] = []
-    # Whether the root filesystem can be read-only: the server writes only to /cache and tmpfs.
-    read_only: bool = False
-    # Scratch directories mounted as tmpfs (on a read-only root filesystem, its only writable
-    # places beside /cache and /dev/shm).
-    tmpfs: list[Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]*$")]] = ["/tmp"]
-    # Processes and threads in the container: room for big thread pools, none for a fork bomb.
-    pids_limit: Annotated[int, Field(ge=64)] = 4096
-    # A CPU service's memory limit when its config sets none.
-    cpu_memory_limit: MemorySize = "8g"
-    # Healthcheck timing: a busy server gets a longer interval, a slow check a longer timeout.
-    health_interval_s: Annotated[int, Field(ge=1)] = 10
-    health_timeout_s: Annotated[int, Field(ge=1)] = 10
 
 
 def compose_fields(backend: Backend, config: Config) -> dict[str, Any]:

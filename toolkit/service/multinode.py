@@ -13,14 +13,13 @@ the head and worker compose files on Docker hosts use these commands.
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from toolkit.catalog.backends import Backend
-    from toolkit.catalog.configs import Config
+from toolkit.catalog.backends import Backend
+from toolkit.catalog.configs import Config
+from toolkit.service.server import health_test, server_command
 
-# Docker hosts run the cluster on the host's network (toolkit/render/templates/compose*.yaml.j2): the
-# addresses the workers dial are the hosts' own, as in vLLM's run_cluster.sh.
+# Docker hosts run the cluster on the host's network (toolkit/render/templates/compose*.yaml.j2):
+# the addresses the workers dial are the hosts' own, as in vLLM's run_cluster.sh.
 HEAD_ADDRESS = "${TOOLKIT_HEAD_ADDRESS:-127.0.0.1}"  # the head's address the workers dial
 MASTER_PORT = 29500  # torch.distributed's rendezvous on the head (mp form)
 MASTER_PORT_VAR = f"${{TOOLKIT_MASTER_PORT:-{MASTER_PORT}}}"
@@ -43,7 +42,7 @@ def leader_script(config: Config, backend: Backend, args: list[str] | None = Non
     """A POSIX shell script: Ray head, wait for the whole cluster, then serve; words quoted.
 
     args: the server's arguments (default: the backend's server command)."""
-    args = backend.server_command(config) if args is None else args
+    args = server_command(config, backend) if args is None else args
     serve = shlex.join([*(backend.entrypoint or []), *args])
     wait = shlex.join(["python3", "-c", WAIT_SCRIPT, str(config.nodes), str(config.total_gpus)])
     return (
@@ -64,7 +63,7 @@ def uses_ray(config: Config) -> bool:
 def host_networked(config: Config, backend: Backend) -> list[str]:
     """The server command listening on the host's network: on the bind address and host port
     `toolkit start` gives (loopback unless --bind), not on the container port."""
-    command = backend.server_command(config)
+    command = server_command(config, backend)
     values = {"--host": "${TOOLKIT_BIND_ADDRESS:-127.0.0.1}", "--port": port_var(config)}
     return [
         values[command[i - 1]] if i and command[i - 1] in values else word
@@ -110,5 +109,5 @@ def host_health(config: Config, backend: Backend) -> list[str]:
     inside = f"127.0.0.1:{backend.container_port}/"
     return [
         word.replace(inside, f"127.0.0.1:{port_var(config)}/")
-        for word in backend.health_test(config)
+        for word in health_test(config, backend)
     ]

@@ -91,20 +91,16 @@ def _endpoint(
 ) -> tuple[Any, dict[str, Any]]:
     """The target and what is known of the service (config, engine arguments, image digest)."""
     from toolkit.bench.runner import Target
-
-    url, protocol, model = options["url"], options["protocol"], options["model"]
-    if name and (url or protocol or model):
-        raise UsageError("give a config NAME or --url/--protocol/--model, not both.")
-    if not name:
-        if not (url and protocol and model):
-            raise UsageError("give a config NAME, or all of --url, --protocol and --model.")
-        return Target(url.rstrip("/"), protocol, model, options["api_key"]), {}
     from toolkit.bench.service import describe
-    from toolkit.cli.main import service_endpoint
+    from toolkit.cli.common import State, endpoint
 
-    service, catalog, config = service_endpoint(ctx, name)
-    target = Target(service.url, service.protocol, service.model, options["api_key"])
-    return target, describe(service, catalog, config)
+    state = ctx.find_object(State)
+    assert state is not None
+    found = endpoint(state, name, options["url"], options["protocol"], options["model"])
+    target = Target(found.url, found.protocol, found.model, options["api_key"])
+    if found.service is None or found.catalog is None:
+        return target, {}
+    return target, describe(found.service, found.catalog, found.config)
 
 
 def _settings(options: dict[str, Any]) -> Any:
