@@ -18,7 +18,7 @@ from toolkit.cli.main import cli
 from toolkit.paths import REPO_ROOT
 from toolkit.render import docs
 
-CONFIG_FILES = sorted(p for p in (REPO_ROOT / "configs").glob("*.yaml") if not p.stem[0] == "_")
+CONFIG_FILES = sorted(p for p in (REPO_ROOT / "configs").glob("*.yaml") if p.stem[0] != "_")
 DOC_FILES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
