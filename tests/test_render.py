@@ -27,8 +27,9 @@ def test_rendering_is_byte_identical_across_runs(catalog: Catalog) -> None:
     again = render.outputs(Catalog.load())
     assert first == again
     workers = sum(1 for config in catalog.values() if config.nodes > 1)
-    assert len(first) == 2 * len(catalog) + workers + 1, (
-        "a compose file and a Dockerfile each, a worker file per multi-node config, and the README"
+    assert len(first) == 2 * len(catalog) + workers + 3, (
+        "a compose file and a Dockerfile each, a worker file per multi-node config, the README "
+        "and the catalog reference's two files"
     )
 
 

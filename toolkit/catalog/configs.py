@@ -58,11 +58,19 @@ class Strict(BaseModel):
 class Source(Strict):
     """Where the weights come from: exactly one of hf, modelscope, ollama or local."""
 
-    hf: str | None = None
-    revision: str | None = None
-    modelscope: str | None = None
-    ollama: str | None = None
-    local: str | None = None
+    hf: str | None = Field(None, description="A Hugging Face Hub repo id, e.g. `org/model`.")
+    revision: str | None = Field(
+        None,
+        description="With hf or modelscope: a branch or tag name, or a full 40-digit commit SHA "
+        "(a shortened SHA is refused).",
+    )
+    modelscope: str | None = Field(None, description="A ModelScope repo id.")
+    ollama: str | None = Field(None, description="An Ollama library tag, e.g. `llama3:8b`.")
+    local: str | None = Field(
+        None,
+        description="A directory on the host holding the model, mounted read-only; relative "
+        "paths count from the repository root. Must be readable by other users.",
+    )
 
     @field_validator("revision")
     @classmethod
@@ -111,23 +119,49 @@ class Source(Strict):
 class ModelInfo(Strict):
     """Facts from the served weights' config.json and model card, for the VRAM plan."""
 
-    params_b: Annotated[float, Field(gt=0)]
-    layers: Annotated[int, Field(gt=0)] | None = None
-    # Attention heads; where absent, hidden / head_dim (true of most models, not of Gemma 2).
-    heads: Annotated[int, Field(gt=0)] | None = None
-    kv_heads: Annotated[int, Field(gt=0)] | None = None
-    head_dim: Annotated[int, Field(gt=0)] | None = None
-    hidden: Annotated[int, Field(gt=0)] | None = None
-    intermediate: Annotated[int, Field(gt=0)] | None = None
-    vocab: Annotated[int, Field(gt=0)] | None = None
-    max_position: Annotated[int, Field(gt=0)] | None = None
-    weights: Literal["bf16", "fp16", "fp8", "int4", "q4"] = "bf16"
-    # Quantized weights keep some parameters in 16 bits (embeddings and LM head; for Meta's
-    # FP8 405B also attention and the first and last layers' MLPs): how many, in billions.
-    unquantized_b: Annotated[float, Field(ge=0)] = 0.0
-    # The measured size of all weights, where it is known better than computed (GGUF files,
-    # a diffusers pipeline): it then replaces the computation.
-    weights_gib: Annotated[float, Field(gt=0)] | None = None
+    params_b: Annotated[float, Field(gt=0)] = Field(
+        description="Parameters, in billions (config.json or the model card)."
+    )
+    layers: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="Transformer layers (`num_hidden_layers`)."
+    )
+    heads: Annotated[int, Field(gt=0)] | None = Field(
+        None,
+        description="Attention heads (`num_attention_heads`); where absent, hidden / head_dim "
+        "(true of most models, not of Gemma 2).",
+    )
+    kv_heads: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="Key/value heads (`num_key_value_heads`), for the KV cache."
+    )
+    head_dim: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="Dimension of one attention head (`head_dim`)."
+    )
+    hidden: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="Hidden size (`hidden_size`), for activations."
+    )
+    intermediate: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="MLP size (`intermediate_size`), for activations."
+    )
+    vocab: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="Vocabulary size (`vocab_size`), for the logits."
+    )
+    max_position: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="Longest context the model takes (`max_position_embeddings`)."
+    )
+    weights: Literal["bf16", "fp16", "fp8", "int4", "q4"] = Field(
+        "bf16", description="How the served weights are stored: bytes per parameter."
+    )
+    unquantized_b: Annotated[float, Field(ge=0)] = Field(
+        0.0,
+        description="Quantized weights keep some parameters in 16 bits (embeddings and LM head; "
+        "for Meta's FP8 405B also attention and the first and last layers' MLPs): how many, in "
+        "billions.",
+    )
+    weights_gib: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="The measured size of all weights in GiB, where it is known better than "
+        "computed (GGUF files, a diffusers pipeline): it then replaces the computation.",
+    )
 
 
 EngineValue = str | int | float | bool | list[str] | dict[str, int]
@@ -146,25 +180,61 @@ def attention_heads(info: ModelInfo) -> int | None:
 class Config(Strict):
     """One catalog entry: everything needed to render, build, start and probe one service."""
 
-    name: str
-    model: str
-    protocol: Protocol
-    backend: str
-    gpus: Annotated[int, Field(ge=0, le=8)]  # per node
-    nodes: Annotated[int, Field(ge=1, le=64)] = 1  # hosts the model spans (multi_node backends)
-    source: Source
-    info: ModelInfo | None = None
-    gated: bool = False
-    vision: bool = False
-    engine_args: dict[FlagName, EngineValue] = {}
-    env: dict[EnvName, str] = {}
-    port: Annotated[int, Field(ge=1, le=65535)] = 1042
-    startup_seconds: Annotated[int, Field(ge=10)] = 300
-    shm_size: Annotated[str, Field(pattern=r"^[0-9]+[kmg]b$")] | None = None
-    # A CPU service's memory limit (e.g. 16g); default: its backend's runtime.cpu_memory_limit.
-    memory_limit: Annotated[str, Field(pattern=r"^[0-9]+[kmg]$")] | None = None
-    files: dict[str, str] = {}
-    description: str = ""
+    name: str = Field(description="The config's name: its file name without `.yaml`.")
+    model: str = Field(description="The served model name clients ask for.")
+    protocol: Protocol = Field(
+        description="The API the service speaks; the backend must be able to serve it."
+    )
+    backend: str = Field(
+        description="The server that runs the model: a key of `configs/_backends.yaml`."
+    )
+    gpus: Annotated[int, Field(ge=0, le=8)] = Field(
+        description="GPUs per node; 0 runs on the CPU (the backend's `cpu:` variant, if any)."
+    )
+    nodes: Annotated[int, Field(ge=1, le=64)] = Field(
+        1,
+        description="Hosts the model spans (backends with `multi_node`); tensor-parallel x "
+        "pipeline-parallel must equal gpus x nodes.",
+    )
+    source: Source = Field(description="Where the weights come from.")
+    info: ModelInfo | None = Field(
+        None, description="The served weights' facts, for `toolkit plan`."
+    )
+    gated: bool = Field(
+        False, description="The model needs a Hugging Face token (HF_TOKEN_FILE or HF_TOKEN)."
+    )
+    vision: bool = Field(False, description="The model takes images; `toolkit probe` sends one.")
+    engine_args: dict[FlagName, EngineValue] = Field(
+        {},
+        description="Server flags without their `--`, in order: true adds the bare flag, false "
+        "leaves it out, a list gives several values, a mapping is passed as JSON. Only for "
+        "backends that take engine arguments.",
+    )
+    env: dict[EnvName, str] = Field(
+        {}, description="Environment variables for the server, over the backend's own."
+    )
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        1042, description="The API port inside the container and, by default, on the host."
+    )
+    startup_seconds: Annotated[int, Field(ge=10)] = Field(
+        300,
+        description="How long `toolkit start` waits for the model to be listed, and the "
+        "healthcheck's start period.",
+    )
+    shm_size: Annotated[str, Field(pattern=r"^[0-9]+[kmg]b$")] | None = Field(
+        None, description="Shared memory, e.g. `32gb`; default 16gb for more than one GPU."
+    )
+    memory_limit: Annotated[str, Field(pattern=r"^[0-9]+[kmg]$")] | None = Field(
+        None,
+        description="A CPU service's memory limit (e.g. `16g`); default: its backend's "
+        "`runtime.cpu_memory_limit`.",
+    )
+    files: dict[str, str] = Field(
+        {}, description="File names and their contents, kept with the config (`toolkit show`)."
+    )
+    description: str = Field(
+        "", description="One line about the config, the image's OCI description."
+    )
 
     @model_validator(mode="after")
     def _coherent(self, info: ValidationInfo) -> Self:

@@ -19,7 +19,7 @@ from toolkit.catalog import names
 from toolkit.catalog.configs import Catalog, Config
 from toolkit.errors import ToolkitError, UsageError
 from toolkit.paths import data_root, is_checkout
-from toolkit.render import Options
+from toolkit.render import Options, docs
 from toolkit.service import hardening, multinode
 from toolkit.service.image import image_labels, image_ref
 from toolkit.service.server import health_test, model_mount, server_command, server_env
@@ -162,7 +162,8 @@ def outputs(
 ) -> dict[Path, str]:
     """Every generated file under root (default: data_root()) and its content.
 
-    For the named configs, or for all of them and the README's catalog table when root holds one.
+    For the named configs, or for all of them, the README's catalog table when root holds one and
+    the catalog reference (toolkit/render/docs.py) when root holds a docs/ folder.
     """
     if not selected:
         catalog.check()
@@ -177,6 +178,8 @@ def outputs(
     readme = None if selected else _with_readme_table(catalog, root / "README.md")
     if readme is not None:
         files[root / "README.md"] = readme
+    if not selected and (root / "docs").is_dir():
+        files |= docs.outputs(root)
     return files
 
 
