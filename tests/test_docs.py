@@ -14,7 +14,7 @@ import yaml
 
 from tests.conftest import Run
 from toolkit.catalog.configs import Config
-from toolkit.cli.main import cli
+from toolkit.cli.root import cli
 from toolkit.paths import REPO_ROOT
 from toolkit.render import docs
 
