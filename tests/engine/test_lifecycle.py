@@ -19,6 +19,7 @@ from tests.engine.conftest import BASE_IMAGE, leftovers, toolkit, with_local_mod
 from tests.servers import free_port
 from toolkit.lifecycle import start as engine
 from toolkit.paths import REPO_ROOT
+from toolkit.protocols import openai_image
 from toolkit.protocols import probe as protocols
 from toolkit.render import compose as render
 
@@ -33,7 +34,7 @@ def test_diffusers_demo_end_to_end(docker, built: Path, stopped_after) -> None:
     assert f"demo-image is ready at http://127.0.0.1:{port}" in started.stdout
     assert "waiting for Tiny-Diffusion" in started.stderr, "progress is shown while loading"
 
-    detail = protocols.openai_image(
+    detail = openai_image.generate(
         protocols.Client(f"http://127.0.0.1:{port}"), "Tiny-Diffusion", "64x48", "b64_json"
     )
     assert detail == "1 PNG(s) of 64x48 via b64_json"
