@@ -16,6 +16,7 @@ from PIL import Image
 from tests.conftest import Run
 from tests.servers import Answer, ScriptedServer, diffusers_server, free_port, transformers_serve
 from toolkit.paths import REPO_ROOT
+from toolkit.protocols import ollama_text, openai_image, openai_text
 from toolkit.protocols import probe as protocols
 from toolkit.protocols.probe import Failure
 
@@ -95,11 +96,11 @@ def test_official_openai_client_accepts_image_answers(image_server: str) -> None
 def test_image_server_refuses_a_bad_size_and_an_unknown_model(image_server: str) -> None:
     client = protocols.Client(image_server)
     with pytest.raises(protocols.ProbeError) as bad_size:
-        protocols.openai_image(client, "Tiny-Diffusion", "63x64", "b64_json")
+        openai_image.generate(client, "Tiny-Diffusion", "63x64", "b64_json")
     assert bad_size.value.kind == Failure.ERROR_STATUS
     assert "each side must be a multiple of 8" in str(bad_size.value)
     with pytest.raises(protocols.ProbeError) as unknown:
-        protocols.openai_image(client, "FLUX.1-dev", "64x64", "b64_json")
+        openai_image.generate(client, "FLUX.1-dev", "64x64", "b64_json")
     assert "model 'FLUX.1-dev' does not exist" in str(unknown.value)
 
 
@@ -179,7 +180,7 @@ def test_ollama_truncated_stream_is_malformed() -> None:
     with _ollama(stream=first_line, cut=True) as server:
         client = protocols.Client(server.url)
         with pytest.raises(protocols.ProbeError) as caught:
-            protocols.ollama_chat_stream(client, "llama3")
+            ollama_text.chat_stream(client, "llama3")
     assert caught.value.kind == Failure.MALFORMED
 
 
@@ -220,7 +221,7 @@ def test_truncated_sse_stream_is_malformed() -> None:
         ) as server,
         pytest.raises(protocols.ProbeError) as caught,
     ):
-        protocols.openai_chat_stream(protocols.Client(server.url), "M")
+        openai_text.chat_stream(protocols.Client(server.url), "M")
     assert caught.value.kind == Failure.MALFORMED
 
 
@@ -232,7 +233,7 @@ def test_image_of_the_wrong_size_is_malformed() -> None:
     ).encode()
     answers = {("POST", "/v1/images/generations"): Answer(body=body)}
     with ScriptedServer(answers) as server, pytest.raises(protocols.ProbeError) as caught:
-        protocols.openai_image(protocols.Client(server.url), "M", "64x64", "b64_json")
+        openai_image.generate(protocols.Client(server.url), "M", "64x64", "b64_json")
     assert caught.value.kind == Failure.MALFORMED
     assert str(caught.value) == "asked for 64x64, got a 32x32 image"
 

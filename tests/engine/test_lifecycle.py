@@ -20,6 +20,7 @@ from tests.servers import free_port
 from toolkit.host import engine as docker_engine
 from toolkit.lifecycle import preflight
 from toolkit.paths import REPO_ROOT
+from toolkit.protocols import openai_image
 from toolkit.protocols import probe as protocols
 from toolkit.render import compose as render
 
@@ -34,7 +35,7 @@ def test_diffusers_demo_end_to_end(docker, built: Path, stopped_after) -> None:
     assert f"demo-image is ready at http://127.0.0.1:{port}" in started.stdout
     assert "waiting for Tiny-Diffusion" in started.stderr, "progress is shown while loading"
 
-    detail = protocols.openai_image(
+    detail = openai_image.generate(
         protocols.Client(f"http://127.0.0.1:{port}"), "Tiny-Diffusion", "64x48", "b64_json"
     )
     assert detail == "1 PNG(s) of 64x48 via b64_json"

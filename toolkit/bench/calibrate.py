@@ -14,6 +14,7 @@ from toolkit.bench import noop
 from toolkit.bench.load import Level, Settings
 from toolkit.bench.runner import Runner, Target
 from toolkit.paths import state_dir
+from toolkit.protocols import Protocol
 
 CONCURRENCY = 64
 FILE = "bench-ceiling.json"
@@ -24,7 +25,7 @@ def measure(
 ) -> dict[str, Any]:
     """Closed loop at 64 connections: short answers for req/s, long ones for streamed tokens/s."""
     with noop.running(port) as url:
-        target = Target(url, "openai-text", noop.MODEL)
+        target = Target(url, Protocol.OPENAI_TEXT, noop.MODEL)
         short = Settings(
             Level(concurrency=CONCURRENCY),
             requests=requests,

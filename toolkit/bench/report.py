@@ -13,9 +13,9 @@ from collections import Counter
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from toolkit.bench.client import Result
 from toolkit.bench.load import Settings
 from toolkit.bench.runner import LevelRun, Target
+from toolkit.protocols.measure import Result
 
 SCHEMA = "toolkit-bench/1"
 SAMPLES = 2000  # raw values kept per distribution, for the HTML histograms

@@ -17,9 +17,11 @@ from typing import Any
 import aiohttp
 
 from toolkit.bench import metrics
-from toolkit.bench.client import Result, request_body, send, session
+from toolkit.bench.client import send, session
 from toolkit.bench.load import Level, Settings, arrivals, load_dataset, synthetic_messages
 from toolkit.errors import ToolkitError
+from toolkit.protocols import spec
+from toolkit.protocols.measure import Result
 
 DEFAULT_REQUESTS = 100
 SWEEP_CONCURRENCY = 32
@@ -68,9 +70,8 @@ class Runner:
         else:
             messages = synthetic_messages(s.prompt_tokens, index)
         size = s.sizes[index % len(s.sizes)]
-        return request_body(
-            self.target.protocol, self.target.model, messages, s.output_tokens, s.ignore_eos, size
-        )
+        body = spec(self.target.protocol).bench_body
+        return body(self.target.model, messages, s.output_tokens, s.ignore_eos, size)
 
     def bound(self) -> tuple[int | None, float | None]:
         s = self.settings
@@ -79,7 +80,7 @@ class Runner:
         return s.requests, s.duration
 
     async def _metrics(self, http: aiohttp.ClientSession) -> metrics.Samples | None:
-        if self.target.protocol != "openai-text":
+        if not spec(self.target.protocol).server_metrics:
             return None
         try:
             async with http.get(f"{self.target.url}/metrics") as response:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from toolkit.bench.client import Result
 from toolkit.errors import UsageError
+from toolkit.protocols.measure import Result
 
 
 def load(path: str) -> Callable[[str], int]:

@@ -15,15 +15,16 @@ from typing import Any
 import click
 
 from toolkit.errors import UsageError
-
-PROTOCOLS = ["openai-text", "ollama-text", "openai-image"]
+from toolkit.protocols import Protocol
 
 
 @click.command("bench")
 @click.argument("args", nargs=-1, metavar="[NAME | compare A.json B.json ...]")
 @click.option("--url", help="Benchmark this endpoint instead of a catalog service.")
 @click.option(
-    "--protocol", type=click.Choice(PROTOCOLS), help="The endpoint's protocol (with --url)."
+    "--protocol",
+    type=click.Choice([p.value for p in Protocol]),
+    help="The endpoint's protocol (with --url).",
 )
 @click.option("--model", help="The served model name (with --url).")
 @click.option("--api-key", envvar="TOOLKIT_API_KEY", help="Bearer token, if the server has one.")

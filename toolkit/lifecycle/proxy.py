@@ -2,9 +2,11 @@
 
 `toolkit start --api-key KEY` (needed with `--bind` beyond loopback) adds a second service,
 `proxy`, to the compose project: Debian's nginx (images/proxy/) checks the bearer key, passes
-only the protocol's own paths (PATHS), streams SSE and NDJSON unbuffered, and bounds request
-sizes and times. The model then publishes no host port; only the proxy does. The key reaches
-nginx as a compose secret file, never as an environment value, so `docker inspect` shows none.
+only the protocol's own paths (`proxy_paths` in its toolkit/protocols/ module; everything else,
+such as vLLM's /metrics or Ollama's /api/pull, answers 404), streams SSE and NDJSON unbuffered,
+and bounds request sizes and times. The model then publishes no host port; only the proxy does.
+The key reaches nginx as a compose secret file, never as an environment value, so `docker
+inspect` shows none.
 
 nginx, not a Python proxy: it is Debian's maintained package, streams without buffering when
 told to, and its request limits and timeouts are settings, not code of ours.
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import ToolkitError
 from toolkit.paths import data_root, state_dir
+from toolkit.protocols import spec
 
 if TYPE_CHECKING:
     from toolkit.catalog.backends import Backend
@@ -27,16 +30,6 @@ if TYPE_CHECKING:
 IMAGE = "toolkit/proxy:nginx-bookworm"
 LISTEN_PORT = 8080
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._~+/=-]{8,256}$")
-# The paths each protocol's clients use: exact paths, then prefixes (ending in /). Everything
-# else (vLLM's /metrics, /tokenize, /pause; Ollama's /api/pull, /api/delete...) answers 404.
-PATHS: dict[str, tuple[list[str], list[str]]] = {
-    "openai-text": (["/v1/models", "/v1/chat/completions", "/v1/completions"], []),
-    "ollama-text": (
-        ["/api/tags", "/api/chat", "/api/generate", "/api/show", "/api/version", "/api/ps"],
-        [],
-    ),
-    "openai-image": (["/v1/models", "/v1/images/generations"], ["/v1/images/files/"]),
-}
 MAX_BODY = "16m"  # a chat with a few images inlined as base64
 READ_TIMEOUT = "600s"  # between two reads from the model: a long prefill, a large image
 
@@ -56,14 +49,14 @@ def check_key(key: str) -> None:
 def nginx_conf(config: Config, backend: Backend) -> str:
     from toolkit.render import compose as render
 
-    exact, prefixes = PATHS[config.protocol.value]
+    protocol = spec(config.protocol)
     template = render.environment().get_template("proxy/nginx.conf.j2")
     return template.render(
         header=f"{render.GENERATED_MARK} for {config.name}.",
         name=config.name,
         protocol=config.protocol.value,
-        exact=exact,
-        prefixes=prefixes,
+        exact=protocol.proxy_paths,
+        prefixes=protocol.proxy_prefixes,
         listen_port=LISTEN_PORT,
         upstream_port=backend.container_port,
         max_body=MAX_BODY,

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from toolkit import protocols
 from toolkit.errors import ToolkitError
 from toolkit.host import locks
 from toolkit.host.compose import run_compose
@@ -31,7 +32,7 @@ LOG_TAIL = 50
 POLL_SECONDS = 0.25
 
 # The server's own readiness polls and healthchecks, left out of the progress line.
-POLL_PATHS = ("GET /v1/models", "GET /api/tags", "GET /health")
+POLL_PATHS = (*protocols.polls(), "GET /health")
 
 # Called while start waits: seconds since the container started, and what is happening.
 Progress = Callable[[float, str], None]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from toolkit import protocols
 from toolkit.catalog import names
+from toolkit.errors import ToolkitError
 from toolkit.host.engine import Container, connect
 from toolkit.lifecycle import watch
 from toolkit.lifecycle.running import Service, containers
@@ -52,16 +54,13 @@ def _health(found: Container, service: Service) -> str:
     import json
     import urllib.request
 
-    from toolkit.protocols import LISTING, Protocol
-
     try:
-        path = LISTING[Protocol(service.protocol)]
-        with urllib.request.urlopen(service.url + path, timeout=1) as answer:
-            listed = json.dumps(json.load(answer))
-    except (OSError, ValueError, KeyError):
+        listing = protocols.spec(service.protocol).listing
+        with urllib.request.urlopen(service.url + listing.path, timeout=1) as answer:
+            listed = listing.names(json.load(answer))
+    except (OSError, ValueError, KeyError, TypeError, ToolkitError):
         return found.health
-    names_seen = (json.dumps(service.model), json.dumps(f"{service.model}:latest"))
-    return "ready" if any(name in listed for name in names_seen) else found.health
+    return "ready" if service.model in listed else found.health
 
 
 def _uptime(started_at: str) -> int:

@@ -16,6 +16,7 @@ cluster run `kubectl apply --dry-run=server -k DIR/<config>` first, then `kubect
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -23,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.catalog import names
-from toolkit.catalog.configs import Catalog, Config, Protocol
+from toolkit.catalog.configs import Catalog, Config
 from toolkit.errors import ToolkitError, UsageError
 from toolkit.plan.memory import weights_gib
+from toolkit.protocols import Listing, spec
 from toolkit.render import Options
 from toolkit.render import compose as render
 from toolkit.service import multinode
@@ -41,18 +43,6 @@ SECRETS_DIR = "/run/secrets"
 PROBE_PERIOD = 10
 HEADER = f"{render.GENERATED_MARK} --target kubernetes"
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-# Exits 0 once GET /v1/models lists the served name: an httpGet probe passes on any 2xx, which
-# proves the server answers, not that it serves this model; it cannot send the API key either.
-LISTED_SCRIPT = """\
-import json, os, sys, urllib.request
-url, model, key_env = sys.argv[1:4]
-request = urllib.request.Request(url)
-if key_env and os.environ.get(key_env):
-    request.add_header("Authorization", "Bearer " + os.environ[key_env])
-with urllib.request.urlopen(request, timeout=5) as answer:
-    names = [entry["id"] for entry in json.load(answer)["data"]]
-sys.exit(0 if model in names else 1)
-"""
 
 
 class KubernetesError(ToolkitError):
@@ -95,13 +85,37 @@ def _storage(config: Config) -> str:
     return f"{math.ceil(weights_gib(config.info) * 1.1) + 10}Gi"
 
 
+def listed_script(listing: Listing) -> str:
+    """Python that exits 0 once GET URL lists the served name: an httpGet probe passes on any
+    2xx, which proves the server answers, not that it serves this model; it cannot send the API
+    key either. Arguments: URL MODEL KEY_ENV."""
+    accepted = "model in names"
+    if listing.default_tag:
+        accepted += f" or model + {json.dumps(listing.default_tag)} in names"
+    entries = f"json.load(answer)[{json.dumps(listing.items)}]"
+    return f"""\
+import json, os, sys, urllib.request
+url, model, key_env = sys.argv[1:4]
+request = urllib.request.Request(url)
+if key_env and os.environ.get(key_env):
+    request.add_header("Authorization", "Bearer " + os.environ[key_env])
+with urllib.request.urlopen(request, timeout=5) as answer:
+    names = [entry[{json.dumps(listing.name)}] for entry in {entries}]
+sys.exit(0 if {accepted} else 1)
+"""
+
+
 def readiness_command(catalog: Catalog, config: Config) -> list[str]:
-    """Exits 0 once the server lists the served model: what "ready" means for a client."""
+    """Exits 0 once the server lists the served model: what "ready" means for a client.
+
+    The listing script needs python in the image; an image whose health check runs none (Ollama's
+    has neither python nor curl) is ready when its health check passes instead."""
     backend = catalog.backend(config)
-    if config.protocol == Protocol.OLLAMA_TEXT:
-        return health_test(config, backend)[1:]  # `ollama show NAME`: the model exists
-    url = f"http://127.0.0.1:{backend.container_port}/v1/models"
-    return ["python3", "-c", LISTED_SCRIPT, url, config.model, backend.api_key_env or ""]
+    if backend.healthcheck[1] != "python3":
+        return health_test(config, backend)[1:]
+    listing = spec(config.protocol).listing
+    url = f"http://127.0.0.1:{backend.container_port}{listing.path}"
+    return ["python3", "-c", listed_script(listing), url, config.model, backend.api_key_env or ""]
 
 
 def _context(
