@@ -22,7 +22,7 @@ qwen2-72b_4 Qwen2-72B openai-text
 falcon2-11b Falcon2-11B openai-text
 openbiollm-llama3-70b_1 OpenBioLLM-Llama3-70B openai-text
 openbiollm-llama3-70b_4 OpenBioLLM-Llama3-70B openai-text
-minicpm-v2.5 MiniCPM-V-2.6 ollama-text
+minicpm-v2.5 MiniCPM-Llama3-V2.5 ollama-text
 codestral-22b-v0.1 Codestral-22B-v0.1 openai-text
 gemma2-27b_4 Gemma-2-27B openai-text
 llama3.1-405b_8 Llama-3.1-405B openai-text
@@ -42,7 +42,7 @@ def test_list_json_holds_every_seed_config_exactly(run: Run) -> None:
         assert (rows[name]["model"], rows[name]["protocol"]) == (model, protocol)
         assert set(rows[name]) >= {"name", "model", "protocol", "backend", "gpus"}
     extra = set(rows) - {name for name, _, _ in SEED_ROWS}
-    assert extra == {"demo-image", "demo-text", "demo-vllm", "llama3.1-405b_16"}, (
+    assert extra == {"demo-image", "demo-text", "demo-vllm", "llama3.1-405b_16", "minicpm-v2.6"}, (
         "only the CPU demos and the two-host 405B stand beside the seed"
     )
 

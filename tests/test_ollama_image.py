@@ -16,6 +16,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from tests.servers import Answer, ScriptedServer, free_port, wait_until
 from toolkit.paths import REPO_ROOT
 
@@ -34,12 +36,15 @@ case $1 in
   list) exit 0 ;;
   show) [ "${FAKE_OLLAMA_HAS_MODEL:-}" = 1 ] ;;
   pull) busy pull ;;
-  cp | create) echo "$1 done" >>"$log" ;;
+  cp) echo "cp done" >>"$log" ;;
+  create) { echo "create $2 from $4:"; cat "$4"; } >>"$log" ;;
 esac
 """
 
 
-def _entrypoint(tmp_path: Path, has_model: bool) -> tuple[subprocess.Popen[str], Path]:
+def _entrypoint(
+    tmp_path: Path, has_model: bool, config_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], Path]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "ollama"
@@ -52,8 +57,14 @@ def _entrypoint(tmp_path: Path, has_model: bool) -> tuple[subprocess.Popen[str],
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "FAKE_OLLAMA_LOG": str(log),
         "FAKE_OLLAMA_HAS_MODEL": "1" if has_model else "",
-        "TOOLKIT_SERVED_NAME": "MiniCPM-V-2.6",
-        "TOOLKIT_OLLAMA_SOURCE": "minicpm-v:8b-2.6-q4_K_M",
+        "HOME": str(tmp_path),
+        **(
+            config_env
+            or {
+                "TOOLKIT_SERVED_NAME": "MiniCPM-V-2.6",
+                "TOOLKIT_OLLAMA_SOURCE": "minicpm-v:8b-2.6-q4_K_M",
+            }
+        ),
     }
     process = subprocess.Popen(
         ["sh", str(IMAGE / "entrypoint.sh")],
@@ -93,6 +104,36 @@ def test_sigterm_while_serving_waits_for_the_server_to_exit(tmp_path: Path) -> N
     _stop_within_10s(process)
     assert process.returncode == 143
     assert "serve stopped" in log.read_text().splitlines()
+
+
+def test_minicpm_v2_5_is_created_from_its_gguf_and_projector_with_a_modelfile(
+    tmp_path: Path,
+) -> None:
+    """The rendered service's environment makes the entrypoint write a Modelfile with one FROM
+    line per file, model then projector, and `ollama create` the served name from it."""
+    compose = yaml.safe_load((REPO_ROOT / "compose" / "minicpm-v2.5.yaml").read_text())
+    service = compose["services"]["model"]
+    env = {k: v for k, v in service["environment"].items() if k.startswith("TOOLKIT_")}
+    assert env == {
+        "TOOLKIT_OLLAMA_GGUF": "ggml-model-Q4_K_M.gguf",
+        "TOOLKIT_OLLAMA_PROJECTOR": "mmproj-model-f16.gguf",
+        "TOOLKIT_OLLAMA_SOURCE": "",
+        "TOOLKIT_SERVED_NAME": "MiniCPM-Llama3-V2.5",
+    }
+    assert service["volumes"][-1] == (
+        "${TOOLKIT_MODEL_DIR:-../models/MiniCPM-Llama3-V-2_5-gguf}:/models/local:ro"
+    )
+    process, log = _entrypoint(tmp_path, has_model=False, config_env=env)
+    assert process.stdout is not None
+    wait_until(lambda: "model MiniCPM-Llama3-V2.5 ready" in process.stdout.readline(), 10, "ready")
+    _stop_within_10s(process)
+    modelfile = tmp_path / "Modelfile"
+    assert log.read_text().splitlines()[1:] == [
+        f"create MiniCPM-Llama3-V2.5 from {modelfile}:",
+        "FROM /models/local/ggml-model-Q4_K_M.gguf",
+        "FROM /models/local/mmproj-model-f16.gguf",
+        "serve stopped",
+    ]
 
 
 def _healthcheck(port: int, model: str) -> subprocess.CompletedProcess[str]:

@@ -259,10 +259,10 @@ def test_pull_says_when_there_is_nothing_to_pull(run: Run) -> None:
         "demo-text serves the local model directory .demo/models/tiny-llama; "
         "there is nothing to pull.\n",
     )
-    ollama = run("pull", "minicpm-v2.5")
+    ollama = run("pull", "minicpm-v2.6")
     assert (ollama.exit_code, ollama.output) == (
         0,
-        "minicpm-v2.5's backend (ollama) fetches its ollama source itself when it starts; "
+        "minicpm-v2.6's backend (ollama) fetches its ollama source itself when it starts; "
         "there is nothing to pull beforehand.\n",
     )
 

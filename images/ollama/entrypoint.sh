@@ -3,7 +3,12 @@
 # Ollama pulls nothing on start by itself: this is the step that does.
 #   TOOLKIT_SERVED_NAME   the name clients send
 #   TOOLKIT_OLLAMA_SOURCE an Ollama library tag to pull, or empty when /models/local
-#                         holds a Modelfile (with its GGUF files) to `ollama create` from
+#                         holds the model: a Modelfile (with its GGUF files) to `ollama
+#                         create` from, or the GGUF files the next two name
+#   TOOLKIT_OLLAMA_GGUF   the model's GGUF file in /models/local, when it has no Modelfile
+#   TOOLKIT_OLLAMA_PROJECTOR  its vision projector's GGUF file there (optional): the
+#                         Modelfile written here names both files in FROM lines, and Ollama
+#                         stores the projector as the model's projector layer
 # `docker stop` sends SIGTERM and, 10 s later, SIGKILL. A shell defers a trap until its
 # foreground command ends, so every long step runs in the background and the shell waits on
 # it: the trap then runs at once, forwards the signal to the step and the server, and waits
@@ -40,6 +45,16 @@ if ! ollama show "$TOOLKIT_SERVED_NAME" >/dev/null 2>&1; then
     echo "pulling $TOOLKIT_OLLAMA_SOURCE as $TOOLKIT_SERVED_NAME"
     run ollama pull "$TOOLKIT_OLLAMA_SOURCE"
     run ollama cp "$TOOLKIT_OLLAMA_SOURCE" "$TOOLKIT_SERVED_NAME"
+  elif [ -n "${TOOLKIT_OLLAMA_GGUF:-}" ]; then
+    # /models/local is read-only: the Modelfile goes to HOME, which is on the cache volume.
+    modelfile="$HOME/Modelfile"
+    echo "FROM /models/local/$TOOLKIT_OLLAMA_GGUF" >"$modelfile"
+    if [ -n "${TOOLKIT_OLLAMA_PROJECTOR:-}" ]; then
+      echo "FROM /models/local/$TOOLKIT_OLLAMA_PROJECTOR" >>"$modelfile"
+    fi
+    echo "creating $TOOLKIT_SERVED_NAME from $modelfile:"
+    cat "$modelfile"
+    run ollama create "$TOOLKIT_SERVED_NAME" -f "$modelfile"
   else
     echo "creating $TOOLKIT_SERVED_NAME from /models/local/Modelfile"
     cd /models/local

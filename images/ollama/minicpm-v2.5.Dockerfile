@@ -8,15 +8,17 @@ COPY --chmod=0755 entrypoint.sh healthcheck.sh /opt/toolkit/
 ENV HF_HOME="/cache/huggingface" \
     OLLAMA_HOST="0.0.0.0:11434" \
     OLLAMA_MODELS="/cache/ollama" \
-    TOOLKIT_OLLAMA_SOURCE="minicpm-v:8b-2.6-q4_K_M" \
-    TOOLKIT_SERVED_NAME="MiniCPM-V-2.6"
+    TOOLKIT_OLLAMA_GGUF="ggml-model-Q4_K_M.gguf" \
+    TOOLKIT_OLLAMA_PROJECTOR="mmproj-model-f16.gguf" \
+    TOOLKIT_OLLAMA_SOURCE="" \
+    TOOLKIT_SERVED_NAME="MiniCPM-Llama3-V2.5"
 
 EXPOSE 11434
 LABEL org.opencontainers.image.title="minicpm-v2.5" \
-      org.opencontainers.image.description="MiniCPM-V 2.6 (vision) on Ollama, from Ollama's own library (Q4_K_M with its projector)." \
+      org.opencontainers.image.description="MiniCPM-Llama3-V 2.5 (vision) on Ollama, from openbmb's GGUF files (Q4_K_M and its f16 projector)." \
       org.opencontainers.image.version="0.32.15" \
       io.github.model-serving-toolkit.config="minicpm-v2.5" \
-      io.github.model-serving-toolkit.model="MiniCPM-V-2.6" \
+      io.github.model-serving-toolkit.model="MiniCPM-Llama3-V2.5" \
       io.github.model-serving-toolkit.protocol="ollama-text" \
       io.github.model-serving-toolkit.backend="ollama" \
       io.github.model-serving-toolkit.gpus="1"

@@ -129,6 +129,22 @@ def built(docker: object, wheelhouse: Path, base_image: str, demo_catalog: Path)
     return demo_catalog
 
 
+VLLM = "demo-vllm"  # the real vLLM, built for CPUs
+
+
+@pytest.fixture(scope="session")
+def vllm_catalog(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Path:
+    catalog = tmp_path_factory.mktemp("vllm-catalog")
+    return with_local_model(REPO_ROOT / "configs", VLLM, tiny_models / "Tiny-Llama", catalog)
+
+
+@pytest.fixture(scope="session")
+def vllm_built(docker: object, wheelhouse: Path, base_image: str, vllm_catalog: Path) -> Path:
+    """The CPU vLLM image, built once per session with `toolkit build`."""
+    build(VLLM, vllm_catalog, wheelhouse, base_image)
+    return vllm_catalog
+
+
 def leftovers(docker: object, project: str) -> list[str]:
     """Containers, networks and anonymous volumes of a compose project that still exist."""
     label = {"label": f"com.docker.compose.project={project}"}

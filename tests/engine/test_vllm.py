@@ -17,11 +17,10 @@ import httpx
 import openai
 import pytest
 
-from tests.engine.conftest import BASE_IMAGE, build, leftovers, toolkit, with_local_model
+from tests.engine.conftest import BASE_IMAGE, leftovers, toolkit
+from tests.engine.conftest import VLLM as NAME
 from tests.servers import free_port
-from toolkit.paths import REPO_ROOT
 
-NAME = "demo-vllm"
 PROJECT = "toolkit-demo-vllm"
 MODEL = "Tiny-Llama"
 
@@ -29,19 +28,6 @@ MODEL = "Tiny-Llama"
 def port() -> int:
     """A free host port; VLLM_TEST_PORT picks one on hosts that share a port range."""
     return int(os.environ.get("VLLM_TEST_PORT") or free_port())
-
-
-@pytest.fixture(scope="session")
-def vllm_catalog(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Path:
-    catalog = tmp_path_factory.mktemp("vllm-catalog")
-    return with_local_model(REPO_ROOT / "configs", NAME, tiny_models / MODEL, catalog)
-
-
-@pytest.fixture(scope="session")
-def vllm_built(docker: object, wheelhouse: Path, base_image: str, vllm_catalog: Path) -> Path:
-    """The CPU vLLM image, built once per session with `toolkit build`."""
-    build(NAME, vllm_catalog, wheelhouse, base_image)
-    return vllm_catalog
 
 
 @pytest.fixture

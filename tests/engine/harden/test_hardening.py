@@ -2,6 +2,7 @@
 
 The configs are copies of the demo configs under this file's own names (harden-demo-image,
 harden-demo-text), built from the real templates, so the shared demo images stay untouched.
+The real CPU vLLM (demo-vllm, its image shared with tests/engine/test_vllm.py) runs confined too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.engine.conftest import toolkit, with_local_model
+from tests.engine.conftest import VLLM, toolkit, with_local_model
 from tests.engine.harden.conftest import DEMOS, readable_copy
 from tests.servers import free_port
 from toolkit.service.hardening import NON_ROOT_UID
@@ -46,23 +47,49 @@ def test_demo_servers_run_confined_and_still_serve(
     assert chat.status_code == 200, chat.text
 
     for name in DEMOS:
-        (container,) = docker.containers.list(
-            filters={"label": f"io.github.model-serving-toolkit.config={name}"}
-        )
-        host = container.attrs["HostConfig"]
-        assert container.attrs["Config"]["User"] == f"{NON_ROOT_UID}:{NON_ROOT_UID}"
-        assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
-        assert host["SecurityOpt"] == ["no-new-privileges:true"]
-        assert host["ReadonlyRootfs"] is True
-        assert set(host["Tmpfs"]) == {"/tmp"}
-        assert host["PidsLimit"] == 4096
-        assert host["Memory"] == 8 * 1024**3
-        who = container.exec_run(["id", "-u"]).output.decode().strip()
-        assert who == str(NON_ROOT_UID)
-        denied = container.exec_run(["touch", "/opt/written"])
-        assert denied.exit_code != 0 and b"Read-only file system" in denied.output
-        scratch = container.exec_run(["touch", "/tmp/written"])
-        assert scratch.exit_code == 0, scratch.output
+        assert_confined(docker, name)
+
+
+def assert_confined(docker: Any, name: str) -> None:
+    """Config `name`'s container runs as the non-root user, read-only, with only /tmp writable."""
+    (container,) = docker.containers.list(
+        filters={"label": f"io.github.model-serving-toolkit.config={name}"}
+    )
+    host = container.attrs["HostConfig"]
+    assert container.attrs["Config"]["User"] == f"{NON_ROOT_UID}:{NON_ROOT_UID}"
+    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert host["SecurityOpt"] == ["no-new-privileges:true"]
+    assert host["ReadonlyRootfs"] is True
+    assert set(host["Tmpfs"]) == {"/tmp"}
+    assert host["PidsLimit"] == 4096
+    assert host["Memory"] == 8 * 1024**3
+    who = container.exec_run(["id", "-u"]).output.decode().strip()
+    assert who == str(NON_ROOT_UID)
+    denied = container.exec_run(["touch", "/opt/written"])
+    assert denied.exit_code != 0 and b"Read-only file system" in denied.output
+    scratch = container.exec_run(["touch", "/tmp/written"])
+    assert scratch.exit_code == 0, scratch.output
+
+
+def test_the_cpu_vllm_runs_read_only_and_still_serves(
+    docker: Any, vllm_built: Path, stopped_after: list[tuple[str, Path | None]]
+) -> None:
+    """vLLM writes its compile caches to /cache, its sockets and torch's headers to /tmp."""
+    port = free_port()
+    stopped_after.append((VLLM, vllm_built))
+    started = toolkit("start", VLLM, "--port", str(port), catalog=vllm_built)
+    assert started.exit_code == 0, started.output
+    chat = httpx.post(
+        f"http://127.0.0.1:{port}/v1/chat/completions",
+        json={
+            "model": "Tiny-Llama",
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 3,
+        },
+        timeout=120,
+    )
+    assert chat.status_code == 200, chat.text
+    assert_confined(docker, VLLM)
 
 
 def test_a_fresh_cache_volume_is_owned_by_the_server_user(docker: Any, hardened: Path) -> None:
