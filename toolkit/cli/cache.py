@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.paths import data_root, state_dir
-from toolkit.service.image import image_ref
 
 if TYPE_CHECKING:
     from toolkit.catalog.configs import Catalog
@@ -76,6 +75,7 @@ def show_data(catalog: Catalog, name: str) -> dict[str, Any]:
     """One config as `toolkit show` prints it: the name first, the image it builds, its file,
     and how much the first start downloads."""
     from toolkit.plan import memory as plan
+    from toolkit.service.image import image_ref
 
     config = catalog[name]
     backend = catalog.backend(config)
@@ -131,6 +131,7 @@ def plan_answer(catalog: Catalog, name: str) -> dict[str, Any]:
 
 def rows_of(catalog: Catalog) -> list[dict[str, Any]]:
     """`list`'s rows of the configs that loaded."""
+    from toolkit.service.image import image_ref
 
     return [
         {
