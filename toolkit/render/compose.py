@@ -224,6 +224,11 @@ def run(catalog: Catalog, selected: list[str] | None, options: Options) -> str:
         raise UsageError(
             "--registry, --namespace, --tag and --ingress-host go with --target kubernetes."
         )
+    if options.cluster.given():
+        raise UsageError(
+            "the cluster options (--cpu-request, --toleration, --top-level and the like) go "
+            "with --target kubernetes."
+        )
     root = options.out or (data_root() if is_checkout() else Path.cwd())
     count = len(selected or catalog)
     if options.check:
