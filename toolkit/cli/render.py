@@ -100,6 +100,7 @@ from toolkit.render import TARGETS
 @pass_state
 def render(
     state: State,
+    /,
     names: tuple[str, ...],
     check: bool,
     target: str,
