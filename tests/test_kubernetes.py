@@ -631,3 +631,32 @@ def test_a_disruption_budget_and_optional_scaling_on_the_queue(catalog: Catalog)
     )
     assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (1, 3)
     assert "ScaledObject" not in _docs(catalog, "demo-image", scaling), "no queue gauge to scale on"
+
+
+def test_push_records_the_digest_of_every_tag_it_pushed(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 3, the push side: the engine is replaced (tests/engine pushes to a real registry)."""
+    from toolkit.release import registry
+
+    class Image:
+        def tag(self, repository: str, tag: str) -> None:
+            pass
+
+    monkeypatch.setattr(registry, "sdk_client", lambda: object())
+    monkeypatch.setattr(registry, "sdk_image", lambda engine, ref, name: Image())
+    monkeypatch.setattr(
+        registry,
+        "_push_with_retries",
+        lambda engine, target, tag, *rest: "sha256:" + tag.rjust(64, "0"),
+    )
+    options = registry.PushOptions(("registry.example",), "my-org", extra_tags=("ci",))
+    pushed = registry.push(catalog, catalog["llama3-8b"], options)
+    recorded = names.pushed_digests()
+    assert {p.ref: p.digest for p in pushed} == recorded
+    assert recorded["registry.example/my-org/llama3-8b:ci"] == "sha256:" + "ci".rjust(64, "0")
+    assert (
+        kubernetes.Images("registry.example", "my-org", "ci", recorded)
+        .ref(catalog, catalog["llama3-8b"])
+        .endswith("@sha256:" + "ci".rjust(64, "0"))
+    )

@@ -1,13 +1,16 @@
 """Kubernetes target: a kustomize directory per config, rendered from the same catalog.
 
-    DIR/kustomization.yaml          every config below, applied together or one by one
-    DIR/<config>/kustomization.yaml
+    DIR/<config>/kustomization.yaml     the unit to apply: one config
     DIR/<config>/deployment.yaml    one host: a Deployment (GPU limits, /dev/shm, probes)
     DIR/<config>/leaderworkerset.yaml   `nodes:` > 1: a LeaderWorkerSet (Ray head + workers)
     DIR/<config>/service.yaml       a ClusterIP Service on the config's port
-    DIR/<config>/pvc.yaml           the model cache (one host; a LeaderWorkerSet claims per pod)
+    DIR/<config>/networkpolicy.yaml     the API port from where the user says; a group's own pods
+    DIR/<config>/pdb.yaml           a drain waits for a serving pod
+    DIR/<config>/pvc.yaml           the model cache (a group: only a shared ReadWriteMany one)
     DIR/<config>/model-pvc.yaml     a local-source config's model directory, to fill by hand
     DIR/<config>/ingress.yaml       only with an Ingress host
+    DIR/<config>/scaledobject.yaml  only with autoscaling: KEDA on the queue length
+    DIR/kustomization.yaml          only with --top-level (then kept): every config folder in DIR
 
 No API server runs where this is rendered or tested: the manifests are checked offline against
 the API schemas of a pinned Kubernetes version and the LeaderWorkerSet CRD (tests/). On a real
