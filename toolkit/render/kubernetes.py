@@ -111,6 +111,7 @@ UNITS |= {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
 TOLERATION = re.compile(
     r"^([A-Za-z0-9./_-]+)(?:=([A-Za-z0-9._-]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$"
 )
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # a namespace's name
 NODE_LABEL = re.compile(r"^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$")
 GPU_TAINT = "nvidia.com/gpu"  # the GPU operator's taint of GPU nodes
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # GPU feature discovery's label
@@ -252,7 +253,7 @@ def api_sources(cluster: Cluster) -> list[str] | None:
     if "*" in cluster.api_from:
         return None
     for namespace in cluster.api_from:
-        if not LABEL_VALUE.match(namespace) or not namespace:
+        if not DNS_LABEL.match(namespace):
             raise UsageError(
                 f"--api-from '{namespace}' is not a namespace name; name one, or '*' for anywhere."
             )
