@@ -170,9 +170,9 @@ def _write(doc: dict[str, Any], json_file: str | None, html_file: str | None) ->
         Path(json_file).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", "utf-8")
         click.echo(f"wrote {json_file}")
     if html_file:
-        from toolkit.bench import html
+        from toolkit.bench import page
 
-        Path(html_file).write_text(html.render([doc]), "utf-8")
+        Path(html_file).write_text(page.render([doc]), "utf-8")
         click.echo(f"wrote {html_file}")
 
 
@@ -204,16 +204,16 @@ def _calibrate(port: int, requests: int) -> None:
 
 
 def _compare(files: list[str], html_file: str | None) -> None:
-    from toolkit.bench import html, report
+    from toolkit.bench import page, report
 
     if len(files) < 2:
         raise UsageError(
             "compare needs two or more JSON files, e.g. toolkit bench compare a.json b.json."
         )
-    docs = [html.read(path) for path in files]
+    docs = [page.read(path) for path in files]
     for path, doc in zip(files, docs, strict=True):
         click.echo(f"== {path}")
         click.echo(report.table(doc))
     if html_file:
-        Path(html_file).write_text(html.render(docs, names=[Path(f).stem for f in files]), "utf-8")
+        Path(html_file).write_text(page.render(docs, names=[Path(f).stem for f in files]), "utf-8")
         click.echo(f"wrote {html_file}")
