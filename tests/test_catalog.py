@@ -8,7 +8,8 @@ import time
 import pytest
 
 from tests.conftest import Run, builtin_text
-from toolkit.catalog.configs import Catalog
+from toolkit.catalog.configs import Catalog, CatalogError, engine_options
+from toolkit.paths import REPO_ROOT
 
 # The seed table of catalog-facts.md: the acceptance criterion, not a second config list.
 SEED = """
@@ -224,6 +225,15 @@ def test_user_files_that_are_not_configs_are_named(run: Run, user_catalog) -> No
     assert "short " in result.stdout and "llama3-70b_4" in result.stdout
     shown = run("--catalog", str(directory), "show", "short", "--json")
     assert shown.exit_code == 0 and json.loads(shown.stdout)["name"] == "short"
+
+
+def test_a_missing_option_list_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+    with pytest.raises(CatalogError) as raised:
+        engine_options("no-such-facts.json")
+    assert str(raised.value) == (
+        "configs/no-such-facts.json: missing or not JSON; restore it from the repository."
+    )
 
 
 def test_duplicate_config_name_is_refused(run: Run, user_catalog) -> None:

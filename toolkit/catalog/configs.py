@@ -342,7 +342,13 @@ class EngineOptions:
 @functools.cache
 def engine_options(file: str) -> EngineOptions:
     """The options a facts file lists (read once per process)."""
-    data = json.loads((data_root() / "configs" / file).read_text(encoding="utf-8"))
+    path = data_root() / "configs" / file
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CatalogError(
+            f"{_show(path)}: missing or not JSON; restore it from the repository."
+        ) from None
     return EngineOptions(
         server=f"{data['server']} {data['version']}",
         options=frozenset(data["options"]),
