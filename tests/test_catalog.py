@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from tests.conftest import Run, builtin_text
-from toolkit.catalog.configs import Catalog
+from toolkit.catalog.configs import Catalog, CatalogError, engine_options
+from toolkit.paths import REPO_ROOT
 
 # The seed table of catalog-facts.md: the acceptance criterion, not a second config list.
 SEED = """
@@ -92,8 +94,52 @@ BAD = {
     ),
     "wrong type": (
         builtin_text("llama3-8b").replace("gpus: 1", "gpus: four"),
-        "bad.yaml: field 'gpus': Input should be a valid integer, unable to parse string "
-        "as an integer, got 'four'.",
+        "bad.yaml: field 'gpus': Input should be a valid integer, got 'four'.",
+    ),
+    "a boolean for an integer": (
+        builtin_text("llama3-8b").replace("gpus: 1", "gpus: true"),
+        "bad.yaml: field 'gpus': Input should be a valid integer, got True.",
+    ),
+    "a string for a model fact": (
+        builtin_text("llama3-8b").replace("layers: 32", 'layers: "32"'),
+        "bad.yaml: field 'info.layers': Input should be a valid integer, got '32'.",
+    ),
+    "a string for a flag": (
+        builtin_text("llama3-8b").replace("gated: true", 'gated: "no"'),
+        "bad.yaml: field 'gated': Input should be a valid boolean, got 'no'.",
+    ),
+    "an engine argument vLLM does not have": (
+        builtin_text("llama3-8b").replace("max-model-len:", "max-model-lenn:"),
+        "bad.yaml: field 'engine_args.max-model-lenn': vLLM 0.33.0 has no option "
+        "--max-model-lenn; did you mean max-model-len or max-log-len?\n",
+    ),
+    "an engine argument like none of vLLM's": (
+        builtin_text("llama3-8b").replace("len: 8192\n", "len: 8192\n  zz-top: 1\n"),
+        "bad.yaml: field 'engine_args.zz-top': vLLM 0.33.0 has no option --zz-top; remove it.",
+    ),
+    "a value for a flag that takes none": (
+        builtin_text("llama3-8b").replace("len: 8192\n", "len: 8192\n  enforce-eager: 3\n"),
+        "bad.yaml: field 'engine_args.enforce-eager': --enforce-eager takes no value in "
+        "vLLM 0.33.0; write true to pass it, got 3.",
+    ),
+    "a key given twice": (
+        builtin_text("llama3-8b") + "gpus: 2\n",
+        "bad.yaml: key 'gpus' at line 22 repeats the one at line 5; keep one of the two.",
+    ),
+    "a key given twice in a nested mapping": (
+        builtin_text("llama3-8b").replace("  layers: 32\n", "  layers: 32\n  layers: 32\n"),
+        "bad.yaml: key 'layers' at line 13 repeats the one at line 12; keep one of the two.",
+    ),
+    "a YAML alias": (
+        builtin_text("llama3-8b").replace("model: Llama3-8B", "model: &name Llama3-8B")
+        + "env: {SERVED: *name}\n",
+        "bad.yaml: a YAML alias repeats the value at line 2; catalog files take no aliases, "
+        "so write each value out.",
+    ),
+    "a YAML merge key": (
+        builtin_text("llama3-8b").replace("source:\n", "source:\n  <<: {local: /x}\n"),
+        "bad.yaml: line 8 has a YAML merge key (<<); catalog files take no merge keys or "
+        "aliases, so write each value out.",
     ),
     "gpus disagree with tensor parallel": (
         builtin_text("llama3-70b_4").replace("gpus: 4", "gpus: 2"),
@@ -141,6 +187,53 @@ def test_bad_config_is_refused_naming_file_and_field(run: Run, user_catalog, cas
     assert message in result.stderr
     assert result.stderr.count("\n") == 1, "one sentence, one line"
     assert "llama3-70b_4" in result.stdout, "the configs that load are still listed"
+
+
+def test_an_alias_bomb_fails_at_once(run: Run, user_catalog) -> None:
+    """Nine levels of nine aliases ("billion laughs") would expand to 9**9 strings."""
+    levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for n in range(1, 10):
+        levels.append(f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]")
+    directory = user_catalog("bomb.yaml", "\n".join(levels) + "\ndescription: *a9\n")
+    started = time.monotonic()
+    result = run("--catalog", str(directory), "show", "bomb")
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {directory / 'bomb.yaml'}: a YAML alias repeats the value at line 10; catalog "
+        "files take no aliases, so write each value out.\n"
+    )
+
+
+def test_user_files_that_are_not_configs_are_named(run: Run, user_catalog) -> None:
+    """.yml loads like .yaml; an upper-case suffix or a leading '_' is said, not skipped."""
+    user_catalog("_private.yaml", builtin_text("llama3-8b"))
+    user_catalog("shout.YAML", builtin_text("llama3-8b"))
+    user_catalog("notes.txt", "not a config\n")
+    directory = user_catalog("short.yml", builtin_text("llama3-8b"))
+    catalog = Catalog.load(directory)
+    assert "short" in catalog and "shout" not in catalog
+    assert {name: str(exc) for name, exc in catalog.errors.items()} == {
+        "_private.yaml": f"{directory / '_private.yaml'}: not loaded, since a file name "
+        "starting with '_' is not a config; rename the file to load it.",
+        "shout.YAML": f"{directory / 'shout.YAML'}: not loaded, since only the lower-case "
+        "suffixes .yaml and .yml mark a config; rename it to shout.yaml to load it.",
+    }
+    result = run("--catalog", str(directory), "list")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == "error: 2 config files have errors; fix each:"
+    assert "short " in result.stdout and "llama3-70b_4" in result.stdout
+    shown = run("--catalog", str(directory), "show", "short", "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["name"] == "short"
+
+
+def test_a_missing_option_list_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+    with pytest.raises(CatalogError) as raised:
+        engine_options("no-such-facts.json")
+    assert str(raised.value) == (
+        "configs/no-such-facts.json: missing or not JSON; restore it from the repository."
+    )
 
 
 def test_duplicate_config_name_is_refused(run: Run, user_catalog) -> None:

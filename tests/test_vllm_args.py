@@ -17,6 +17,7 @@ from toolkit.catalog.configs import Catalog
 from toolkit.paths import REPO_ROOT
 from toolkit.service.server import server_command
 
+FACTS = REPO_ROOT / "configs" / "vllm-facts.json"
 PARSER_PYTHON = Path(os.environ.get("VLLM_PARSER_VENV", REPO_ROOT / ".venv-vllm")) / "bin/python"
 PARSE = """
 import json, sys
@@ -95,3 +96,27 @@ def test_vllm_refuses_an_unknown_flag_and_a_bad_value(parser_python: Path) -> No
         "flag": {"error": "refused"},
         "value": {"error": "refused"},
     }
+
+
+def test_the_facts_file_is_the_pinned_vllms_own(parser_python: Path, tmp_path: Path) -> None:
+    """configs/vllm-facts.json, the option list the catalog checks engine_args against (and the
+    architectures vLLM serves), is what scripts/make-vllm-facts.py reads from this vLLM now."""
+    fresh = tmp_path / "vllm-facts.json"
+    subprocess.run(
+        [str(parser_python), str(REPO_ROOT / "scripts" / "make-vllm-facts.py"), str(fresh)],
+        capture_output=True,
+        check=True,
+        env={**os.environ, "VLLM_TARGET_DEVICE": "cpu"},
+    )
+    assert fresh.read_text() == FACTS.read_text(), (
+        "configs/vllm-facts.json is stale; run make vllm-facts"
+    )
+
+
+def test_the_facts_file_is_of_the_pinned_version() -> None:
+    facts = json.loads(FACTS.read_text())
+    pinned = Catalog.load().backends["vllm"].version  # the image's tag, v0.33.0
+    assert (facts["server"], facts["version"]) == ("vLLM", pinned.removeprefix("v"))
+    assert {"max-model-len", "enforce-eager", "no-enforce-eager"} <= set(facts["options"])
+    assert {"enforce-eager", "no-enforce-eager"} <= set(facts["no_value_options"])
+    assert "LlamaForCausalLM" in facts["architectures"]["text_generation"]

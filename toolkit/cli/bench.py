@@ -105,11 +105,19 @@ def _endpoint(
 
 
 def _settings(options: dict[str, Any]) -> Any:
-    from toolkit.bench.load import Level, Settings, check_load, load_dataset, parse_slo
+    from toolkit.bench.load import (
+        Level,
+        Settings,
+        check_load,
+        check_sizes,
+        load_dataset,
+        parse_slo,
+    )
     from toolkit.bench.runner import SWEEP_CONCURRENCY
 
     o = options
     check_load(o["rate"], o["concurrency"], o["sweep"], o["requests"], o["duration"])
+    check_sizes(o["prompt_tokens"], o["output_tokens"], o["sweep_steps"], o["warmup"], o["timeout"])
     slo = parse_slo(o["slo"])
     if o["dataset"]:
         load_dataset(o["dataset"])
