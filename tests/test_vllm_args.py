@@ -120,3 +120,31 @@ def test_the_facts_file_is_of_the_pinned_version() -> None:
     assert {"max-model-len", "enforce-eager", "no-enforce-eager"} <= set(facts["options"])
     assert {"enforce-eager", "no-enforce-eager"} <= set(facts["no_value_options"])
     assert "LlamaForCausalLM" in facts["architectures"]["text_generation"]
+
+
+def test_false_turns_a_default_on_flag_off(parser_python: Path, tmp_path: Path) -> None:
+    """`false` is the flag's negation (vLLM's --disable-prefix-caching, --no-trust-remote-code),
+    not a dropped flag that leaves the default (prefix caching on) in place."""
+    (tmp_path / "mine.yaml").write_text(
+        "model: M\nprotocol: openai-text\nbackend: vllm\ngpus: 1\nsource: {hf: org/m}\n"
+        "engine_args: {enable-prefix-caching: false, trust-remote-code: false}\n"
+    )
+    catalog = Catalog.load(tmp_path)
+    config = catalog["mine"]
+    command = server_command(config, catalog.backend(config))
+    assert command[-2:] == ["--disable-prefix-caching", "--no-trust-remote-code"]
+    code = (
+        "import sys\n"
+        "from vllm.entrypoints.common.cli_args import make_arg_parser\n"
+        "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
+        "args = make_arg_parser(FlexibleArgumentParser()).parse_args(sys.argv[1:])\n"
+        "print(args.enable_prefix_caching, args.trust_remote_code)\n"
+    )
+    result = subprocess.run(
+        [str(parser_python), "-c", code, "--model", *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "VLLM_TARGET_DEVICE": "cpu"},
+    )
+    assert result.stdout.splitlines()[-1] == "False False"

@@ -268,8 +268,9 @@ class Config(Strict):
     engine_args: dict[FlagName, EngineValue] = Field(
         {},
         description="Server flags without their `--`, in order: true adds the bare flag, false "
-        "leaves it out, a list gives several values, a mapping is passed as JSON. Only for "
-        "backends that take engine arguments.",
+        "its negation where the server has one (`--no-X`, `--disable-X`; else nothing), a list "
+        "gives several values, a mapping is passed as JSON. Only for backends that take engine "
+        "arguments.",
     )
     env: dict[EnvName, str] = Field(
         {}, description="Environment variables for the server, over the backend's own."
