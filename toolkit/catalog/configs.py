@@ -31,13 +31,17 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from toolkit.catalog.backends import Backend
+from toolkit.catalog.names import project
 from toolkit.errors import ToolkitError
 from toolkit.paths import BACKENDS_FILE, CATALOG_ENV, data_root
 from toolkit.protocols import Protocol
 
 __all__ = ["Catalog", "CatalogError", "Config", "Protocol"]
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# A config name is the path component of its image, `toolkit/<name>`: Docker's reference grammar
+# (distribution/reference), whose whole repository name is at most 255 characters.
+NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+NAME_MAX = 255 - len("toolkit/")
 # A branch or tag name as git allows it (no "..", "//", leading "-" or "/", trailing "/" or
 # ".lock"), or a full commit SHA; 7 to 39 hex digits look like a shortened SHA the Hub refuses.
 REVISION_PATTERN = re.compile(
@@ -386,8 +390,6 @@ class Config(Strict):
     @property
     def project(self) -> str:
         """The Compose project name: the config name with characters Compose refuses replaced."""
-        from toolkit.catalog.names import project
-
         return project(self.name)
 
 
@@ -589,7 +591,8 @@ class Catalog(Mapping[str, Config]):
                     configs[name] = load_config(path, backends)
                 except CatalogError as exc:
                     errors[name] = exc
-        return cls(configs, backends, sources, errors)
+        _shared_projects(sources, errors)
+        return cls({n: c for n, c in configs.items() if n not in errors}, backends, sources, errors)
 
     def check(self) -> None:
         """Raise every config file's error at once, for commands that need the whole catalog."""
@@ -633,12 +636,11 @@ def unknown_name_message(name: str, known: list[str]) -> str:
 def load_config(path: Path, backends: dict[str, Backend]) -> Config:
     """Load and validate one config file; the config's name is the file's stem."""
     name = path.stem
-    if not NAME_PATTERN.match(name):
-        raise CatalogError(
-            f"{_show(path)}: config name '{name}' is not allowed; use lower-case letters, "
-            "digits, '.', '_' and '-', starting with a letter or digit."
-        )
-    data = _read_yaml(path)
+    _check_name(path, name)
+    try:
+        data = _read_yaml(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, exc) from None
     if not isinstance(data, dict):
         raise CatalogError(f"{_show(path)}: expected a mapping of fields at the top level.")
     if "name" in data:
@@ -649,6 +651,61 @@ def load_config(path: Path, backends: dict[str, Backend]) -> Config:
         return Config.model_validate({"name": name, **data}, context={"backends": backends})
     except ValidationError as exc:
         raise _explain(path, exc, Config) from None
+
+
+def _check_name(path: Path, name: str) -> None:
+    """The name becomes the image `toolkit/<name>`: refuse what Docker cannot tag."""
+    if not NAME_PATTERN.match(name):
+        raise CatalogError(
+            f"{_show(path)}: config name '{name}' cannot name a Docker image; use lower-case "
+            "letters and digits, separated by one '.', one or two '_' or any number of '-'."
+        )
+    if len(name) > NAME_MAX:
+        raise CatalogError(
+            f"{_show(path)}: config name has {len(name)} characters; shorten it to at most "
+            f"{NAME_MAX}, as the image name toolkit/NAME may have at most 255."
+        )
+
+
+def _unreadable(path: Path, exc: OSError | UnicodeDecodeError) -> CatalogError:
+    """One sentence for a catalog entry that is not a readable UTF-8 file."""
+    if isinstance(exc, UnicodeDecodeError):
+        return CatalogError(
+            f"{_show(path)}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); save the file as UTF-8."
+        )
+    if path.is_dir():
+        return CatalogError(
+            f"{_show(path)}: a directory, not a config file; rename it or move it out of the "
+            "catalog."
+        )
+    if path.is_symlink() and not path.exists():
+        return CatalogError(
+            f"{_show(path)}: a symbolic link to {path.readlink()}, which does not exist; "
+            "fix the link or remove it."
+        )
+    return CatalogError(
+        f"{_show(path)}: cannot be read ({exc.strerror or type(exc).__name__}); make it "
+        "readable or remove it."
+    )
+
+
+def _shared_projects(sources: dict[str, Path], errors: dict[str, CatalogError]) -> None:
+    """Two names that make one Compose project (`a.b` and `a-b`) would replace each other's
+    container: each file's error names the other, and neither config loads."""
+    by_project: dict[str, list[str]] = {}
+    for name in sources:
+        by_project.setdefault(project(name), []).append(name)
+    for shared, names in by_project.items():
+        for name in names if len(names) > 1 else []:
+            others = " and ".join(_show(sources[n]) for n in names if n != name)
+            errors.setdefault(
+                name,
+                CatalogError(
+                    f"{_show(sources[name])}: makes the Compose project '{shared}', as {others} "
+                    "does, so starting one would replace the other; rename one of the files."
+                ),
+            )
 
 
 def _load_backends(path: Path) -> dict[str, Backend]:
