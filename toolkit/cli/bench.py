@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from toolkit.errors import UsageError
+from toolkit.errors import ToolkitError, UsageError
 from toolkit.protocols import Protocol
 
 
@@ -149,16 +149,11 @@ def _run(ctx: click.Context, name: str | None, options: dict[str, Any]) -> None:
 
     from toolkit.bench import calibrate, report, tokens
     from toolkit.bench.runner import Runner
-    from toolkit.protocols.probe import model_listed
 
     settings = _settings(options)
     target, service = _endpoint(ctx, name, options)
     count = tokens.load(options["tokenizer"]) if options["tokenizer"] else None
-    if not model_listed(target.protocol, target.url, target.model, target.api_key, timeout=10):
-        raise UsageError(
-            f"{target.url} does not list the model '{target.model}'; check the service "
-            "is running and the name is the served one."
-        )
+    _require_listed(target, name)
     runner = Runner(target, settings, _progress() if sys.stderr.isatty() else None, bool(count))
     runs = asyncio.run(runner.run())
     if sys.stderr.isatty():
@@ -171,6 +166,26 @@ def _run(ctx: click.Context, name: str | None, options: dict[str, Any]) -> None:
     )
     click.echo(report.table(doc))
     _write(doc, options["json_file"], options["html_file"])
+
+
+def _require_listed(target: Any, name: str | None) -> None:
+    """Before any load: the endpoint answers and lists the model. A --model it does not list is
+    the user's input (exit 2); an endpoint that is not reachable, or a service that does not
+    serve its model yet, is a failed step (exit 1)."""
+    from toolkit.protocols.probe import Failure, ProbeError, require_listed
+
+    try:
+        require_listed(target.protocol, target.url, target.model, target.api_key, timeout=10)
+    except ProbeError as exc:
+        if exc.kind is Failure.UNREACHABLE:
+            raise ToolkitError(f"{exc}; check the URL and that the server runs.") from None
+        if exc.kind is Failure.NOT_LISTED and name is None:
+            raise UsageError(f"{exc}; give --model a name it lists.") from None
+        if exc.kind is Failure.NOT_LISTED:
+            raise ToolkitError(
+                f"{exc}; wait until 'toolkit status {name}' says it is healthy."
+            ) from None
+        raise ToolkitError(f"{exc}; check the protocol and the API key.") from None
 
 
 def _write(doc: dict[str, Any], json_file: str | None, html_file: str | None) -> None:
