@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -295,3 +296,88 @@ def test_a_broken_user_file_blocks_only_its_own_config(run: Run, user_catalog) -
     broken = run("--catalog", str(directory), "show", "broken")
     assert broken.exit_code == 2
     assert "broken.yaml: not valid YAML at line 2, column 1" in broken.stderr
+
+
+def test_names_docker_cannot_tag_are_refused(run: Run, user_catalog) -> None:
+    for name in ("a..b", "a-", "a_", "a._b"):
+        directory = user_catalog(f"{name}.yaml", builtin_text("llama3-8b"))
+        result = run("--catalog", str(directory), "show", name)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"error: {directory / name}.yaml: config name '{name}' cannot name a Docker image; "
+            "use lower-case letters and digits, separated by one '.', one or two '_' or any "
+            "number of '-'.\n"
+        )
+    long_name = "a" * 248
+    directory = user_catalog(f"{long_name}.yaml", builtin_text("llama3-8b"))
+    result = run("--catalog", str(directory), "show", long_name)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {directory / long_name}.yaml: config name has 248 characters; shorten it to "
+        "at most 247, as the image name toolkit/NAME may have at most 255.\n",
+    )
+    for name in ("a__b", "a--b", "a.b_c-d", "a" * 247):
+        directory = user_catalog(f"{name}.yaml", builtin_text("llama3-8b"))
+        assert run("--catalog", str(directory), "show", name).exit_code == 0
+
+
+def test_two_names_of_one_compose_project_are_refused_naming_both(run: Run, user_catalog) -> None:
+    user_catalog("qwen2.5-7b.yaml", builtin_text("llama3-8b"))
+    directory = user_catalog("qwen2-5-7b.yaml", builtin_text("llama3-8b"))
+    dotted, dashed = directory / "qwen2.5-7b.yaml", directory / "qwen2-5-7b.yaml"
+    result = run("--catalog", str(directory), "show", "qwen2.5-7b")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {dotted}: makes the Compose project 'toolkit-qwen2-5-7b', as {dashed} does, "
+        "so starting one would replace the other; rename one of the files.\n",
+    )
+    listed = run("--catalog", str(directory), "list")
+    assert listed.exit_code == 2
+    assert f"  {dashed}: makes the Compose project 'toolkit-qwen2-5-7b', as {dotted}" in (
+        listed.stderr
+    )
+    assert "llama3-8b" in listed.stdout and "qwen2" not in listed.stdout.replace("qwen2-72b", "")
+    assert run("--catalog", str(directory), "plan", "llama3-8b").exit_code == 0
+    # A user file whose project is a built-in config's blocks both: either start replaces.
+    directory = user_catalog("flux-1-dev.yaml", builtin_text("flux.1-dev"))
+    builtin = run("--catalog", str(directory), "show", "flux.1-dev")
+    assert builtin.exit_code == 2
+    assert builtin.stderr.endswith(
+        f"as {directory / 'flux-1-dev.yaml'} does, so starting one would replace the other; "
+        "rename one of the files.\n"
+    )
+
+
+def _unreadable_catalog(directory: Path) -> dict[str, str]:
+    """A directory named like a config, a Latin-1 file and a broken link; each one's message."""
+    (directory / "sub.yaml").mkdir()
+    (directory / "latin.yaml").write_bytes("model: caf\xe9\n".encode("latin-1"))
+    (directory / "broken.yaml").symlink_to(directory / "gone.yaml")
+    return {
+        "sub": f"{directory / 'sub.yaml'}: a directory, not a config file; rename it or move "
+        "it out of the catalog.",
+        "latin": f"{directory / 'latin.yaml'}: not UTF-8 text (byte 0xe9 at offset 10); save "
+        "the file as UTF-8.",
+        "broken": f"{directory / 'broken.yaml'}: a symbolic link to {directory / 'gone.yaml'}, "
+        "which does not exist; fix the link or remove it.",
+    }
+
+
+def test_an_unreadable_file_is_one_sentence_and_blocks_only_itself(
+    run: Run, tmp_path: Path
+) -> None:
+    messages = _unreadable_catalog(tmp_path)
+    for name, message in messages.items():
+        result = run("--catalog", str(tmp_path), "show", name)
+        assert (result.exit_code, result.stderr) == (2, f"error: {message}\n")
+    planned = run("--catalog", str(tmp_path), "plan", "llama3-8b")
+    assert planned.exit_code == 0 and planned.stdout.rstrip().endswith("FITS")
+    listed = run("--catalog", str(tmp_path), "list")
+    assert listed.exit_code == 2
+    assert "llama3-8b" in listed.stdout
+    assert listed.stderr.splitlines() == [
+        "error: 3 config files have errors; fix each:",
+        *(f"  {messages[name]}" for name in ("broken", "latin", "sub")),
+    ]
+    rendered = run("--catalog", str(tmp_path), "render", "--check")
+    assert rendered.exit_code == 2 and rendered.stderr == listed.stderr

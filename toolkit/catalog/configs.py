@@ -694,7 +694,7 @@ def _shared_projects(sources: dict[str, Path], errors: dict[str, CatalogError]) 
     """Two names that make one Compose project (`a.b` and `a-b`) would replace each other's
     container: each file's error names the other, and neither config loads."""
     by_project: dict[str, list[str]] = {}
-    for name in sources:
+    for name in filter(NAME_PATTERN.match, sources):  # a name refused as such shares nothing
         by_project.setdefault(project(name), []).append(name)
     for shared, names in by_project.items():
         for name in names if len(names) > 1 else []:
