@@ -202,20 +202,21 @@ def generated_files(root: Path | None = None) -> list[Path]:
 
 
 def _generated(path: Path) -> bool:
-    return GENERATED_MARK in path.read_text(encoding="utf-8", errors="replace")[:300]
+    """A file the toolkit wrote: its header says so (a folder or another file is the user's)."""
+    return path.is_file() and GENERATED_MARK in path.read_text("utf-8", errors="replace")[:300]
 
 
 def write(
     catalog: Catalog, selected: list[str] | None = None, root: Path | None = None
 ) -> list[Path]:
-    """Regenerate; without names, delete old output first so removed configs leave nothing."""
+    """Regenerate; without names, delete old output first so removed configs leave nothing.
+
+    A file in the way that lacks the header is the user's: refused, and nothing is written."""
     files = outputs(catalog, selected, root)
     foreign = [
         path
         for path, text in files.items()
-        if GENERATED_MARK in text[:300]
-        and path.exists()
-        and not (path.is_file() and _generated(path))
+        if GENERATED_MARK in text[:300] and path.exists() and not _generated(path)
     ]
     if foreign:
         raise UsageError(
