@@ -46,10 +46,11 @@ $(VLLM_CPU_VENV)/.installed: scripts/make-vllm-venv.sh images/vllm/cpu-requireme
 	scripts/make-vllm-venv.sh $(VLLM_CPU_VENV)
 	touch $@
 
-lint: setup ## ruff, mypy, shellcheck, the render check and the workflow check
+lint: setup ## ruff, mypy, the layer contract, shellcheck, the render check and the workflow check
 	$(BIN)/ruff check toolkit tests benchmarks images scripts
 	$(BIN)/ruff format --check toolkit tests benchmarks images scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/shellcheck -x scripts/*.sh images/ollama/entrypoint.sh benchmarks/*.sh .ci/run
 	$(TOOLKIT) render --check
 	PATH="$(abspath $(BIN)):$$PATH" scripts/lint-workflows.sh
