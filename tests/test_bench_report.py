@@ -15,7 +15,7 @@ from PIL import Image
 from tests.conftest import Run
 from tests.servers import free_port
 from toolkit.bench import noop
-from toolkit.bench.html import PALETTE
+from toolkit.bench.page import PALETTE
 
 
 @pytest.fixture(scope="module")

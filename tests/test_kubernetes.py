@@ -431,21 +431,31 @@ def test_cli_writes_one_directory_per_config_and_keeps_foreign_files(
     assert len([p for p in out.iterdir() if p.is_dir()]) == len(NAMES)
 
 
-def test_an_unusable_name_is_refused(user_catalog, catalog: Catalog) -> None:
+def test_an_unusable_name_is_refused_as_bad_input(run: Run, user_catalog, tmp_path: Path) -> None:
     long_name = "a" * 56
     directory = user_catalog(f"{long_name}.yaml", builtin_text("llama3-8b"))
-    with pytest.raises(kubernetes.KubernetesError) as raised:
-        kubernetes.outputs(Catalog.load(directory), [long_name], IMAGES)
-    assert str(raised.value) == (
-        f"config name '{long_name}' makes the Kubernetes name 'toolkit-{long_name}', which is "
-        "not a DNS label (at most 63 characters, ending in a letter or digit); rename the config."
+    out = tmp_path / "k8s"
+    args = ["--catalog", str(directory), "render", "--target", "kubernetes", "-o", str(out)]
+    too_long = run(*args, "--registry", "r.example", long_name)
+    assert too_long.exit_code == 2
+    assert too_long.stderr == (
+        f"error: config name '{long_name}' makes the Kubernetes name 'toolkit-{long_name}', 64 "
+        "characters, over the 63 of a DNS label; rename the config to at most 55 characters.\n"
     )
     user_catalog("llama3_8b.yaml", builtin_text("llama3-8b"))
-    with pytest.raises(kubernetes.KubernetesError) as twins:
-        kubernetes.outputs(Catalog.load(directory), ["llama3-8b", "llama3_8b"], IMAGES)
-    assert str(twins.value) == (
-        "configs 'llama3-8b' and 'llama3_8b' both become the Kubernetes name "
-        "'toolkit-llama3-8b'; rename one of them."
+    twins = run(*args, "--registry", "r.example", "llama3-8b", "llama3_8b")
+    assert twins.exit_code == 2
+    assert twins.stderr == (
+        "error: configs 'llama3-8b' and 'llama3_8b' both become the Kubernetes name "
+        "'toolkit-llama3-8b'; rename one of them.\n"
+    )
+    assert not out.exists()
+    short = run(*args, "--registry", "r.example", "llama3_8b")
+    assert short.exit_code == 0, short.stderr
+    header = (out / "toolkit-llama3-8b" / "deployment.yaml").read_text().splitlines()[0]
+    assert header == (
+        f"# {render.GENERATED_MARK} --target kubernetes from {directory / 'llama3_8b.yaml'}. "
+        "Do not edit: edit the config, then render again."
     )
 
 

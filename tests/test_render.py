@@ -167,3 +167,54 @@ def test_hostile_values_cannot_inject_a_line(user_catalog) -> None:
     assert "curl evil.example" in dockerfile, "the value is kept, quoted, not dropped"
     compose = yaml.safe_load(render.render_compose(hostile_catalog, config))
     assert set(compose) == {"name", "services", "volumes", "secrets"}
+
+
+def test_an_installed_toolkit_renders_only_where_told(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(render, "is_checkout", lambda: False)
+    monkeypatch.chdir(tmp_path)
+    result = run("render", "demo-text")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: an installed toolkit has no repository to render into; give --output DIR (-o), "
+        "the folder to write compose/ and images/ to.\n",
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert run("render", "-o", str(tmp_path / "out"), "demo-text").exit_code == 0
+
+
+def test_a_hand_written_file_is_never_overwritten(run: Run, tmp_path: Path) -> None:
+    mine = tmp_path / "compose" / "demo-text.yaml"
+    mine.parent.mkdir()
+    mine.write_text("services: {mine: {image: busybox}}\n")
+    result = run("render", "-o", str(tmp_path), "demo-text")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {mine} was not written by the toolkit (it lacks the generated-file header), so "
+        "rendering would overwrite it; move it away or choose another --output folder.\n",
+    )
+    assert mine.read_text() == "services: {mine: {image: busybox}}\n"
+    assert not (tmp_path / "images").exists(), "nothing is written when one file is refused"
+    mine.unlink()
+    assert run("render", "-o", str(tmp_path), "demo-text").exit_code == 0
+    assert run("render", "-o", str(tmp_path), "demo-text").exit_code == 0, "its own: rewritten"
+
+
+def test_headers_name_the_file_the_config_came_from(run: Run, tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "mine.yaml").write_text(builtin_text("demo-text"))
+    out = tmp_path / "out"
+    assert (
+        run("--catalog", str(catalog), "render", "-o", str(out), "mine", "demo-text").exit_code == 0
+    )
+    first = (out / "compose" / "mine.yaml").read_text().splitlines()[0]
+    assert first == (
+        f"# {render.GENERATED_MARK} from {catalog / 'mine.yaml'}. Do not edit: edit the config, "
+        "then run `toolkit render`."
+    )
+    builtin = (out / "compose" / "demo-text.yaml").read_text().splitlines()[0]
+    assert builtin.startswith(f"# {render.GENERATED_MARK} from configs/demo-text.yaml.")
+    dockerfile = next((out / "images").glob("*/mine.Dockerfile")).read_text()
+    assert f"from {catalog / 'mine.yaml'}." in dockerfile.splitlines()[0]

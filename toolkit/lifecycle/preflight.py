@@ -15,8 +15,8 @@ from toolkit.catalog import names
 from toolkit.host.compose import compose_command
 from toolkit.host.engine import Engine, EngineError, not_built
 from toolkit.lifecycle import proxy
+from toolkit.lifecycle.credentials import token_source
 from toolkit.lifecycle.running import Service, Started, container, containers
-from toolkit.lifecycle.secrets import token_source
 from toolkit.paths import data_root
 from toolkit.service.image import image_ref
 

@@ -85,6 +85,16 @@ def local_model_default(config: Config) -> str:
     return str(Path("..") / path)
 
 
+def source_file(catalog: Catalog, config: Config) -> str:
+    """The config's file as a header names it: configs/NAME.yaml for a built-in one, a user
+    catalog's file as its directory was given (relative if given so)."""
+    path = catalog.sources[config.name]
+    try:
+        return str(path.relative_to(data_root()))
+    except ValueError:
+        return str(path)
+
+
 @dataclass(frozen=True)
 class Context:
     """Everything a template may use; StrictUndefined refuses anything else."""
@@ -97,8 +107,9 @@ class Context:
         backend = self.catalog.backend(c)
         return {
             "c": c,
-            "header": f"{GENERATED_MARK} from configs/{c.name}.yaml. Do not edit: edit the "
-            "config, then run `toolkit render`.",
+            "source_file": source_file(self.catalog, c),
+            "header": f"{GENERATED_MARK} from {source_file(self.catalog, c)}. Do not edit: edit "
+            "the config, then run `toolkit render`.",
             "backend": backend,
             "context_dir": backend.context,
             "image": image_ref(c, backend),
@@ -187,14 +198,31 @@ def generated_files(root: Path | None = None) -> list[Path]:
     """Generated files now on disk under root, recognised by their header."""
     root = root or data_root()
     candidates = [*(root / "compose").glob("*.yaml"), *(root / "images").glob("*/*.Dockerfile")]
-    return sorted(p for p in candidates if GENERATED_MARK in p.read_text(encoding="utf-8")[:300])
+    return sorted(p for p in candidates if _generated(p))
+
+
+def _generated(path: Path) -> bool:
+    """A file the toolkit wrote: its header says so (a folder or another file is the user's)."""
+    return path.is_file() and GENERATED_MARK in path.read_text("utf-8", errors="replace")[:300]
 
 
 def write(
     catalog: Catalog, selected: list[str] | None = None, root: Path | None = None
 ) -> list[Path]:
-    """Regenerate; without names, delete old output first so removed configs leave nothing."""
+    """Regenerate; without names, delete old output first so removed configs leave nothing.
+
+    A file in the way that lacks the header is the user's: refused, and nothing is written."""
     files = outputs(catalog, selected, root)
+    foreign = [
+        path
+        for path, text in files.items()
+        if GENERATED_MARK in text[:300] and path.exists() and not _generated(path)
+    ]
+    if foreign:
+        raise UsageError(
+            f"{foreign[0]} was not written by the toolkit (it lacks the generated-file header), "
+            "so rendering would overwrite it; move it away or choose another --output folder."
+        )
     if not selected:
         for stale in set(generated_files(root)) - set(files):
             stale.unlink()
@@ -229,7 +257,12 @@ def run(catalog: Catalog, selected: list[str] | None, options: Options) -> str:
             "the cluster options (--cpu-request, --toleration, --top-level and the like) go "
             "with --target kubernetes."
         )
-    root = options.out or (data_root() if is_checkout() else Path.cwd())
+    if options.out is None and not is_checkout():
+        raise UsageError(
+            "an installed toolkit has no repository to render into; give --output DIR (-o), "
+            "the folder to write compose/ and images/ to."
+        )
+    root = options.out or data_root()
     count = len(selected or catalog)
     if options.check:
         differ = check(catalog, selected, root)

@@ -29,7 +29,7 @@ from typing import Any
 
 from toolkit.catalog import names
 from toolkit.catalog.configs import Catalog, Config
-from toolkit.errors import ToolkitError, UsageError
+from toolkit.errors import UsageError
 from toolkit.plan.memory import DEFAULT_GPU_GIB, plan, weights_gib
 from toolkit.protocols import Listing, spec
 from toolkit.render import Cluster, Options
@@ -47,11 +47,13 @@ SECRETS_DIR = "/run/secrets"
 CACHE_HOME = "/cache/home"
 PROBE_PERIOD = 10
 HEADER = f"{render.GENERATED_MARK} --target kubernetes"
+PREFIX = "toolkit-"
+DNS_LABEL_MAX = 63
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
-class KubernetesError(ToolkitError):
-    """A config cannot be named or rendered for Kubernetes."""
+class KubernetesError(UsageError):
+    """A config cannot be named for Kubernetes: the user's input (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -76,12 +78,15 @@ class Images:
 
 
 def resource_name(config: Config) -> str:
-    """The config's object name: a DNS label (Services need one), prefixed like compose's."""
-    name = "toolkit-" + re.sub(r"[^a-z0-9-]", "-", config.name)
-    if len(name) > 63 or name.endswith("-"):
+    """The config's object name: a DNS label (Services need one), prefixed like compose's.
+
+    A config name (Docker's grammar) ends in a letter or digit, so only its length can fail."""
+    name = PREFIX + re.sub(r"[^a-z0-9-]", "-", config.name)
+    if len(name) > DNS_LABEL_MAX:
         raise KubernetesError(
-            f"config name '{config.name}' makes the Kubernetes name '{name}', which is not a "
-            "DNS label (at most 63 characters, ending in a letter or digit); rename the config."
+            f"config name '{config.name}' makes the Kubernetes name '{name}', {len(name)} "
+            f"characters, over the {DNS_LABEL_MAX} of a DNS label; rename the config to at most "
+            f"{DNS_LABEL_MAX - len(PREFIX)} characters."
         )
     return name
 
@@ -340,7 +345,7 @@ def _context(
     return (
         base
         | {
-            "header": f"{HEADER} from configs/{config.name}.yaml. Do not edit: edit the config, "
+            "header": f"{HEADER} from {base['source_file']}. Do not edit: edit the config, "
             "then render again.",
             "name": name,
             "image": images.ref(catalog, config),
