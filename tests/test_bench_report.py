@@ -123,6 +123,7 @@ def test_calibrate_saves_a_ceiling_that_later_runs_warn_near(
     assert any("near this client's ceiling" in w for w in level["warnings"]), level["warnings"]
 
 
+@pytest.mark.models
 def test_openai_image_counts_images_per_size(run: Run, tiny_models: Path, tmp_path: Path) -> None:
     """The project's own diffusers server, in process, with the tiny pipeline."""
     from tests.servers import diffusers_server

@@ -306,6 +306,7 @@ def test_hostile_values_stay_quoted(user_catalog) -> None:
     _lws_validator().validate(lws)
 
 
+@pytest.mark.models
 def test_readiness_probe_passes_only_once_the_real_server_lists_the_model(
     catalog: Catalog, tiny_models: Path
 ) -> None:

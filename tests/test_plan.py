@@ -108,6 +108,7 @@ def test_nvidia_smi_rows_parse() -> None:
     ]
 
 
+@pytest.mark.models
 def test_model_facts_are_read_from_a_local_model_directory(tiny_models, run: Run) -> None:
     from transformers import AutoModelForCausalLM
 
