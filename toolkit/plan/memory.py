@@ -88,6 +88,7 @@ def weights_gib(info: ModelInfo) -> float:
     """All weights in GiB: the quantized layers at their width, the rest in 16 bits."""
     if info.weights_gib is not None:
         return info.weights_gib
+    assert info.params_b is not None, "validation demands params_b without weights_gib"
     unquantized = info.unquantized_b if info.weights not in ("bf16", "fp16") else info.params_b
     quantized = info.params_b - unquantized
     return (quantized * BYTES[info.weights] + unquantized * 2.0) * 1e9 / GIB
