@@ -283,3 +283,17 @@ def test_planning_a_gpu_config_for_no_gpu_plans_its_cpu_variant(run: Run) -> Non
         "DOES NOT FIT: it needs 39.1 GiB of memory and its memory limit (8g) allows 8.0 GiB. "
         + CPU_ADVICE,
     ]
+
+
+def test_start_refuses_what_cannot_fit_not_what_is_unknown(user_catalog) -> None:
+    text = builtin_text("llama3-8b").replace("  max_position: 8192\n", "")
+    text = text.replace("engine_args:\n  max-model-len: 8192\n", "")
+    catalog = Catalog.load(user_catalog("no-context.yaml", text))
+    gpu = [Gpu("0", "NVIDIA H100 80GB HBM3", 79.6, 79.0)]
+    preflight.check_fit(catalog, catalog["no-context"], ["0"], gpu, force=False)
+    small = [Gpu("0", "NVIDIA L4", 22.0, 10.0)]
+    with pytest.raises(docker_engine.EngineError) as refused:
+        preflight.check_fit(catalog, catalog["no-context"], ["0"], small, force=False)
+    assert str(refused.value).startswith(
+        "no-context does not fit GPU(s) 0 with 10.0 GiB free each: the weights (15.0 GiB)"
+    ), "what is known still refuses"

@@ -339,8 +339,9 @@ def _r(value: float) -> float:
     return round(value, 2)
 
 
-def _gib(value: float | None, width: int = 0) -> str:
-    return "unknown".rjust(width) if value is None else f"{value:>{width}.2f}"
+def _column(value: float | None) -> str:
+    """A figure of the table, or 'unknown' where the facts do not tell it."""
+    return f"{'unknown' if value is None else f'{value:.2f}':>8}"
 
 
 def verdict(result: Plan) -> str:
@@ -356,7 +357,11 @@ def describe(result: Plan) -> str:
     """A table per GPU and the verdict, for humans."""
     p = result.per_gpu
     if not result.gpus:
-        kv = "" if p.kv_cache_gib == 0 else f", KV cache {_gib(p.kv_cache_gib)} GiB"
+        kv = ""
+        if p.kv_cache_gib is None:
+            kv = ", KV cache unknown"
+        elif p.kv_cache_gib:
+            kv = f", KV cache {p.kv_cache_gib:.2f} GiB"
         limit = result.memory_limit_gib
         return "\n".join(
             [
@@ -374,8 +379,8 @@ def describe(result: Plan) -> str:
         f"  {'per GPU':<22}{'GiB':>8}",
         f"  {'weights':<22}{p.weights_gib:>8.2f}",
         f"  {'overhead':<22}{p.overhead_gib:>8.2f}",
-        f"  {'KV cache':<22}{_gib(p.kv_cache_gib, 8)}",
-        f"  {'total':<22}{_gib(p.total_gib, 8)}",
+        f"  {'KV cache':<22}{_column(p.kv_cache_gib)}",
+        f"  {'total':<22}{_column(p.total_gib)}",
     ]
     if result.context_tokens and p.kv_needed_gib is not None:
         lines.append(
