@@ -87,18 +87,19 @@ def dockerfile_path(catalog: Catalog, config: Config, root: Path | None = None) 
 _NOT_CONTEXT = ("*.Dockerfile", "*.j2", "__pycache__", "*.pyc")
 
 
+def in_context(relative: Path, wheels: bool = True) -> bool:
+    """Whether a file of images/<context>/ (a path relative to it) is one a build needs."""
+    skip = _NOT_CONTEXT + (() if wheels else ("*.whl",))
+    return not any(fnmatch.fnmatch(part, p) for part in relative.parts for p in skip)
+
+
 def context_files(context: str, wheels: bool = True) -> list[Path]:
     """The files of build context images/<context>/ a build needs, relative to it; without
     `wheels`, less the wheels a user dropped into its wheelhouse/ (the folder stays, with its
     README, for the Dockerfile's bind mount)."""
     base = data_root() / "images" / context
-    skip = _NOT_CONTEXT + (() if wheels else ("*.whl",))
-    return sorted(
-        path.relative_to(base)
-        for path in base.rglob("*")
-        if path.is_file()
-        and not any(fnmatch.fnmatch(part, p) for part in path.relative_to(base).parts for p in skip)
-    )
+    found = (path.relative_to(base) for path in base.rglob("*") if path.is_file())
+    return sorted(relative for relative in found if in_context(relative, wheels))
 
 
 def stage_context(context: str, target: Path) -> None:
