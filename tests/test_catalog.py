@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import Run, builtin_text
 from toolkit.catalog.configs import Catalog, CatalogError, engine_options
 from toolkit.paths import REPO_ROOT
+from toolkit.service.server import server_command
 
 # The seed table of catalog-facts.md: the acceptance criterion, not a second config list.
 SEED = """
@@ -171,6 +172,13 @@ BAD = {
         builtin_text("llama3-8b").replace("  kv_heads: 8\n", ""),
         "bad.yaml: field 'info': vLLM's plan needs layers, kv_heads and head_dim; add them from "
         "the model's config.json.",
+    ),
+    "neither parameters nor the weights' size": (
+        builtin_text("minicpm-v2.6")
+        .replace("  params_b: 8.1\n", "")
+        .replace("  weights_gib: 5.5", "  # weights_gib: 5.5"),
+        "bad.yaml: field 'info.params_b': required unless weights_gib gives the weights' size; "
+        "add either.",
     ),
     "missing field": (
         builtin_text("llama3-8b").replace("model: Llama3-8B\n", ""),
@@ -381,3 +389,32 @@ def test_an_unreadable_file_is_one_sentence_and_blocks_only_itself(
     ]
     rendered = run("--catalog", str(tmp_path), "render", "--check")
     assert rendered.exit_code == 2 and rendered.stderr == listed.stderr
+
+
+def test_the_tensor_parallel_size_is_derived_from_the_gpu_count(run: Run, user_catalog) -> None:
+    """Absent, it is the GPU count, rendered where the config file would have put it last;
+    given, it must agree (the BAD cases above)."""
+    text = builtin_text("qwen2-72b_4").replace("  tensor-parallel-size: 4\n", "")
+    assert "tensor-parallel-size" not in text
+    catalog = Catalog.load(user_catalog("qwen-derived.yaml", text))
+    config = catalog["qwen-derived"]
+    command = server_command(config, catalog.backend(config))
+    assert command[-4:] == ["--max-model-len", "32768", "--tensor-parallel-size", "4"]
+    one = catalog["llama3-8b"]
+    assert "--tensor-parallel-size" not in server_command(one, catalog.backend(one))
+    plan = run("--catalog", str(user_catalog("qwen-derived.yaml", text)), "plan", "qwen-derived")
+    assert plan.exit_code == 0, plan.output
+
+
+def test_an_ollama_config_sized_by_its_weights_needs_no_parameter_count(
+    run: Run, user_catalog
+) -> None:
+    text = builtin_text("minicpm-v2.6").replace("  params_b: 8.1\n", "")
+    directory = user_catalog("minicpm-v2.6.yaml", text)
+    shown = run("--catalog", str(directory), "show", "minicpm-v2.6", "--json")
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    assert data["info"]["params_b"] is None and data["download_gib"] == 5.5
+    plan = run("--catalog", str(directory), "plan", "minicpm-v2.6", "--json")
+    assert plan.exit_code == 0, plan.output
+    assert json.loads(plan.stdout)["per_gpu"]["weights_gib"] == 5.5

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import builtin_text
 from toolkit.catalog.configs import Catalog
 from toolkit.paths import REPO_ROOT
 from toolkit.service.server import server_command
@@ -148,3 +149,12 @@ def test_false_turns_a_default_on_flag_off(parser_python: Path, tmp_path: Path) 
         env={**os.environ, "VLLM_TARGET_DEVICE": "cpu"},
     )
     assert result.stdout.splitlines()[-1] == "False False"
+
+
+def test_vllm_reads_the_tensor_parallel_size_derived_from_the_gpu_count(
+    parser_python: Path, user_catalog
+) -> None:
+    text = builtin_text("qwen2-72b_4").replace("  tensor-parallel-size: 4\n", "")
+    catalog = Catalog.load(user_catalog("derived.yaml", text))
+    command = server_command(catalog["derived"], catalog.backend(catalog["derived"]))
+    assert _parse(parser_python, {"derived": ["--model", *command]})["derived"]["tp"] == 4

@@ -188,8 +188,10 @@ Count = Annotated[int, Field(gt=0, strict=True)]
 class ModelInfo(Strict):
     """Facts from the served weights' config.json and model card, for the VRAM plan."""
 
-    params_b: Annotated[float, Field(gt=0, strict=True)] = Field(
-        description="Parameters, in billions (config.json or the model card)."
+    params_b: Annotated[float, Field(gt=0, strict=True)] | None = Field(
+        None,
+        description="Parameters, in billions (config.json or the model card); required unless "
+        "weights_gib is given.",
     )
     layers: Count | None = Field(None, description="Transformer layers (`num_hidden_layers`).")
     heads: Count | None = Field(
@@ -225,6 +227,15 @@ class ModelInfo(Strict):
         description="The measured size of all weights in GiB, where it is known better than "
         "computed (GGUF files, a diffusers pipeline): it then replaces the computation.",
     )
+
+    @model_validator(mode="after")
+    def _sized(self) -> Self:
+        if self.params_b is None and self.weights_gib is None:
+            raise _FieldError(
+                "info.params_b",
+                "required unless weights_gib gives the weights' size; add either",
+            )
+        return self
 
 
 EngineValue = str | int | float | bool | list[str] | dict[str, int]
@@ -357,12 +368,7 @@ class Config(Strict):
                 f"engine_args.{flag}",
                 f"{tp} disagrees with gpus: {self.gpus}; set it to the GPU count",
             )
-        if flag and self.gpus > 1 and tp is None:
-            raise _FieldError(
-                f"engine_args.{flag}",
-                f"missing for a {self.gpus}-GPU {self.backend} config; set it to {self.gpus}",
-            )
-        return self
+        return self  # absent, it is derived from gpus (toolkit/service/server.py)
 
     def _check_parallelism(self, tp_flag: str, pp_flag: str) -> None:
         """Across nodes (or with pipeline stages), TP x PP must use every GPU of every node."""

@@ -31,9 +31,9 @@ from toolkit.render import TARGETS
     "--output",
     "out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="compose: write compose/ and images/ under this directory (default: the repository; "
-    "required for an installed toolkit); kubernetes: the folder to write (required). Files the "
-    "toolkit did not write are never overwritten.",
+    help="compose: write compose/ and images/ (with each config's build context) under this "
+    "directory (default: the repository; required for an installed toolkit); kubernetes: the "
+    "folder to write (required). Files the toolkit did not write are never overwritten.",
 )
 @click.option(
     "--registry",

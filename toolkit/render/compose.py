@@ -1,14 +1,19 @@
 """Render compose files and Dockerfiles from the catalog with Jinja.
 
 Every generated file starts with GENERATED_MARK, so regeneration can delete old output first and a
-config removed from the catalog leaves nothing behind (the docker-library way).
+config removed from the catalog leaves nothing behind (the docker-library way). Rendered anywhere
+but the toolkit's own tree, each config's build context comes along (context_files), so the
+output builds and runs without the toolkit.
 """
 
 from __future__ import annotations
 
+import filecmp
+import fnmatch
 import functools
 import json
 import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +80,48 @@ def render_worker_compose(catalog: Catalog, config: Config) -> str:
 def dockerfile_path(catalog: Catalog, config: Config, root: Path | None = None) -> Path:
     context = catalog.backend(config).context
     return (root or data_root()) / "images" / context / f"{config.name}.Dockerfile"
+
+
+# What a build context holds that no build of it uses: the Dockerfiles rendered for each config
+# (a build brings its own), the templates they come from, and bytecode.
+_NOT_CONTEXT = ("*.Dockerfile", "*.j2", "__pycache__", "*.pyc")
+
+
+def in_context(relative: Path, wheels: bool = True) -> bool:
+    """Whether a file of images/<context>/ (a path relative to it) is one a build needs."""
+    skip = _NOT_CONTEXT + (() if wheels else ("*.whl",))
+    return not any(fnmatch.fnmatch(part, p) for part in relative.parts for p in skip)
+
+
+def context_files(context: str, wheels: bool = True) -> list[Path]:
+    """The files of build context images/<context>/ a build needs, relative to it; without
+    `wheels`, less the wheels a user dropped into its wheelhouse/ (the folder stays, with its
+    README, for the Dockerfile's bind mount)."""
+    base = data_root() / "images" / context
+    found = (path.relative_to(base) for path in base.rglob("*") if path.is_file())
+    return sorted(relative for relative in found if in_context(relative, wheels))
+
+
+def stage_context(context: str, target: Path) -> None:
+    """Copy build context images/<context>/ (its context_files, wheels too) into target."""
+    base = data_root() / "images" / context
+    target.mkdir(parents=True, exist_ok=True)
+    for relative in context_files(context):
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(base / relative, target / relative)
+
+
+def context_copies(catalog: Catalog, selected: list[str] | None, root: Path) -> dict[Path, Path]:
+    """Rendered under another root: each rendered config's build context files there (target:
+    source), so that root's compose files build alone. Under the toolkit's own tree: none."""
+    if root.resolve() == data_root().resolve():
+        return {}
+    contexts = sorted({catalog.backend(catalog[name]).context for name in selected or catalog})
+    return {
+        root / "images" / context / relative: data_root() / "images" / context / relative
+        for context in contexts
+        for relative in context_files(context, wheels=False)
+    }
 
 
 def local_model_default(config: Config) -> str:
@@ -211,8 +258,21 @@ def write(
 ) -> list[Path]:
     """Regenerate; without names, delete old output first so removed configs leave nothing.
 
-    A file in the way that lacks the header is the user's: refused, and nothing is written."""
+    A file in the way that lacks the header is the user's: refused, and nothing is written. So is
+    a build context file there that differs from the toolkit's (a copy carries no header)."""
     files = outputs(catalog, selected, root)
+    copies = context_copies(catalog, selected, root or data_root())
+    changed = [
+        target
+        for target, source in copies.items()
+        if target.exists() and not (target.is_file() and filecmp.cmp(source, target, shallow=False))
+    ]
+    if changed:
+        raise UsageError(
+            f"{changed[0]} differs from the toolkit's {_relative(copies[changed[0]], data_root())}"
+            ", which rendering copies there; move it away (or delete it to take the toolkit's) "
+            "or choose another --output folder."
+        )
     foreign = [
         path
         for path, text in files.items()
@@ -230,6 +290,10 @@ def write(
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
+    for target, source in copies.items():
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
     return sorted(files)
 
 
@@ -240,6 +304,11 @@ def check(
     files = outputs(catalog, selected, root)
     differ = [
         p for p, text in files.items() if not p.exists() or p.read_text(encoding="utf-8") != text
+    ]
+    differ += [
+        target
+        for target, source in context_copies(catalog, selected, root or data_root()).items()
+        if not target.is_file() or not filecmp.cmp(source, target, shallow=False)
     ]
     if not selected:
         differ += [p for p in generated_files(root) if p not in files]
@@ -274,7 +343,9 @@ def run(catalog: Catalog, selected: list[str] | None, options: Options) -> str:
             )
         return f"all generated files match the catalog ({len(catalog)} configs)"
     written = write(catalog, selected, root)
-    return f"rendered {len(written)} files for {count} configs in {root}"
+    copied = len(context_copies(catalog, selected, root))
+    contexts = f", with their build contexts ({copied} files)" if copied else ""
+    return f"rendered {len(written)} files for {count} configs in {root}{contexts}"
 
 
 def _relative(path: Path, root: Path) -> str:

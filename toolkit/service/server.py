@@ -62,14 +62,26 @@ def health_test(config: Config, backend: Backend) -> list[str]:
     return _fill(backend.healthcheck, config, backend)
 
 
+def derived_args(config: Config, backend: Backend) -> dict[str, int]:
+    """Engine arguments the config leaves to its GPU count: the tensor-parallel size of a
+    multi-GPU config on one host without pipeline stages (validation refuses one that disagrees;
+    across hosts or with stages the config gives TP x PP itself)."""
+    flag, stages = backend.parallel_flag, backend.pipeline_flag
+    if not flag or config.gpus < 2 or flag in config.engine_args or config.nodes > 1:
+        return {}
+    if stages and stages in config.engine_args:
+        return {}
+    return {flag: config.gpus}
+
+
 def engine_flags(config: Config, backend: Backend) -> list[str]:
-    """The catalog's engine_args as command-line flags, in the config file's order. `false`
-    is the flag's negation where the server has one (`--no-X`, or `--disable-X` for an
-    `--enable-X`, as its options file says), so it turns off what is on by default (vLLM's
-    prefix caching, say); elsewhere it leaves the flag out."""
+    """The catalog's engine_args as command-line flags, in the config file's order, then any
+    derived from the GPU count. `false` is the flag's negation where the server has one
+    (`--no-X`, or `--disable-X` for an `--enable-X`, as its options file says), so it turns off
+    what is on by default (vLLM's prefix caching, say); elsewhere it leaves the flag out."""
     known = engine_options(backend.engine_options).options if backend.engine_options else None
     args: list[str] = []
-    for flag, value in config.engine_args.items():
+    for flag, value in (config.engine_args | derived_args(config, backend)).items():
         if value is False:
             off = [f for f in (f"no-{flag}", _disable(flag)) if known and f in known]
             args.extend(f"--{f}" for f in off[:1])
