@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -167,3 +168,12 @@ def test_hostile_values_cannot_inject_a_line(user_catalog) -> None:
     assert "curl evil.example" in dockerfile, "the value is kept, quoted, not dropped"
     compose = yaml.safe_load(render.render_compose(hostile_catalog, config))
     assert set(compose) == {"name", "services", "volumes", "secrets"}
+
+
+def test_healthcheck_placeholders_are_arguments_never_code() -> None:
+    """A served name can be any string: in a healthcheck it is a word of its own (the script's
+    argument), so it cannot become code (configs/_backends.yaml)."""
+    for name, backend in Catalog.load().backends.items():
+        for word in backend.healthcheck:
+            if "{" in word:
+                assert re.fullmatch(r"\{[a-z]+\}", word), (name, word)
