@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import subprocess
+import tempfile
 from pathlib import Path
+from typing import Any
 
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toolkit.catalog import names
+from toolkit.catalog.configs import Catalog, CatalogError
 from toolkit.host import compose
+from toolkit.lifecycle import proxy
+from toolkit.render import compose as render
 
 
 def test_the_compose_command_is_the_go_binary_and_keeps_its_exit_code(tmp_path: Path) -> None:
@@ -20,3 +34,129 @@ def test_the_compose_command_is_the_go_binary_and_keeps_its_exit_code(tmp_path: 
     assert compose.last_line(result) == (
         f"open {tmp_path / 'missing.yaml'}: no such file or directory"
     )
+
+
+# What a user can write into a catalog file: quotes, Compose's `$`, `${...}` and `$$`, shell and
+# Python quoting, newlines, unicode and YAML's own specials, alone and combined.
+HOSTILE_PARTS = [
+    "'", '"', "$", "$$", "${HOME}", "$HOME", "${X:-d}", "${", "a${b", "\\", "\\n", "\n", "\t",
+    "'+str(__import__('os').system('id'))+'", "$(id)", "`id`", ": ", "#", "- ", "{}", "[]",
+    "&", "*", "!", "|", ">", "%", "@", "~", "null", "é", "日本", "\u2028", "😀", " ",
+]  # fmt: skip
+hostile = st.one_of(
+    st.lists(st.sampled_from(HOSTILE_PARTS), min_size=1, max_size=6).map("".join),
+    st.text(
+        st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from(["\n", "\t"]),
+        min_size=1,
+        max_size=30,
+    ),
+)
+
+
+def _as_run(value: Any) -> Any:
+    """A value of `compose config`'s output as a container gets it: that output is itself a
+    compose file, so it writes each literal `$` as `$$` (tried: `A: "p$$ss"` reaches the
+    container as `p$ss` and is printed `p$$ss`)."""
+    if isinstance(value, str):
+        return value.replace("$$", "$")
+    if isinstance(value, list):
+        return [_as_run(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_run(item) for key, item in value.items()}
+    return value
+
+
+def _compose_config(path: Path) -> subprocess.CompletedProcess[str]:
+    """The real Compose Go binary's own reading of a rendered file, interpolation done."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": "/home/someone", "X": "interpolated"}
+    return subprocess.run(
+        [*compose.compose_command(), "-f", str(path), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    model=hostile,
+    description=hostile,
+    env_value=hostile,
+    hf=hostile,
+    engine_value=hostile,
+    nodes=st.sampled_from([1, 2]),
+)
+def test_every_catalog_string_reaches_compose_verbatim_and_never_as_code(
+    model: str, description: str, env_value: str, hf: str, engine_value: str, nodes: int
+) -> None:
+    document: dict[str, object] = {
+        "description": description,
+        "model": model,
+        "protocol": "openai-text",
+        "backend": "vllm",
+        "gpus": 1,
+        "source": {"hf": hf},
+        "engine_args": {"tokenizer": engine_value, "max-model-len": 4096},
+        "env": {"TOOLKIT_TEST_VALUE": env_value},
+        "port": 3990,
+    }
+    if nodes > 1:
+        document |= {"nodes": nodes}
+        document["engine_args"] |= {  # type: ignore[operator]
+            "tensor-parallel-size": 1,
+            "pipeline-parallel-size": nodes,
+        }
+    with tempfile.TemporaryDirectory(prefix="toolkit-hostile-") as scratch:
+        folder = Path(scratch)
+        (folder / "hostile.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+        catalog = Catalog.load(folder)
+        if "hostile" in catalog.errors:  # refused: as bad input, exit 2
+            refusal = catalog.errors["hostile"]
+            assert isinstance(refusal, CatalogError) and refusal.exit_code == 2
+            return
+        config = catalog["hostile"]
+        path = folder / "compose.yaml"
+        path.write_text(render.render_compose(catalog, config), encoding="utf-8")
+        result = _compose_config(path)
+    assert result.returncode == 0, result.stderr
+    model_service = _as_run(json.loads(result.stdout)["services"]["model"])
+    assert model_service["environment"]["TOOLKIT_TEST_VALUE"] == env_value
+    assert model_service["labels"][names.label("model")] == model
+    if nodes == 1:
+        command = model_service["command"]
+    else:  # the head's shell script: its `exec` line is the server's words, quoted
+        script = model_service["command"][0]
+        entrypoint = catalog.backend(config).entrypoint or []
+        command = shlex.split(script.rsplit("\nexec ", 1)[1])[len(entrypoint) :]
+    assert command[0] == hf
+    assert command[command.index("--served-model-name") + 1] == model
+    assert command[command.index("--tokenizer") + 1] == engine_value
+    test = model_service["healthcheck"]["test"]
+    descriptor = catalog.backend(config).healthcheck
+    assert test[:4] == descriptor[:4]  # the script, untouched: no user text in the code
+    assert test[-1] == model  # the served name: an argument of its own
+
+
+def test_an_api_key_reaches_the_server_verbatim_through_compose_substitution(
+    tmp_path: Path,
+) -> None:
+    """`start` hands the key over as TOOLKIT_API_KEY, which the compose file substitutes:
+    Compose does not interpolate a substituted value again, so even a `$` would arrive as it
+    is (the proxy's key pattern refuses `$` anyway)."""
+    catalog = Catalog.load()
+    config = catalog["demo-vllm"]
+    path = tmp_path / "compose.yaml"
+    path.write_text(render.render_compose(catalog, config), encoding="utf-8")
+    key = "pa$$word-${HOME}-$X-a${b"
+    result = subprocess.run(
+        [*compose.compose_command(), "-f", str(path), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": "/h", "TOOLKIT_API_KEY": key},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    service = _as_run(json.loads(result.stdout)["services"]["model"])
+    assert service["environment"][catalog.backend(config).api_key_env] == key
+    assert not proxy.KEY_PATTERN.match("pa$$word-long-enough")

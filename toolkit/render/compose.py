@@ -69,7 +69,7 @@ def worker_compose_path(config: Config, root: Path | None = None) -> Path:
 
 def render_worker_compose(catalog: Catalog, config: Config) -> str:
     template = environment().get_template("compose-worker.yaml.j2")
-    return template.render(Context(catalog, config).as_dict())
+    return template.render(Context(catalog, compose_literal(config)).as_dict())
 
 
 def dockerfile_path(catalog: Catalog, config: Config, root: Path | None = None) -> Path:
@@ -83,6 +83,39 @@ def local_model_default(config: Config) -> str:
     if path.is_absolute():
         return str(path)
     return str(Path("..") / path)
+
+
+def _dollars(value: Any) -> Any:
+    """A user value, every `$` doubled, in its strings, lists and mappings (keys included)."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list):
+        return [_dollars(item) for item in value]
+    if isinstance(value, dict):
+        return {_dollars(key): _dollars(item) for key, item in value.items()}
+    return value
+
+
+def compose_literal(config: Config) -> Config:
+    """The config as a compose file must carry it: Compose interpolates `$VAR` and `${VAR}` in
+    every value, and `$$` is a literal `$`, so each `$` of a user value is doubled. The
+    template's and multinode.py's own `${TOOLKIT_...}` variables are added after, and stay
+    variables. Dockerfiles and Kubernetes manifests take the config as it is."""
+    source = config.source.model_copy(
+        update={
+            field: _dollars(getattr(config.source, field))
+            for field in ("hf", "revision", "modelscope", "ollama", "local")
+        }
+    )
+    return config.model_copy(
+        update={
+            "model": _dollars(config.model),
+            "description": _dollars(config.description),
+            "source": source,
+            "env": _dollars(config.env),
+            "engine_args": _dollars(config.engine_args),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -124,7 +157,8 @@ class Context:
 
 
 def render_compose(catalog: Catalog, config: Config) -> str:
-    return environment().get_template("compose.yaml.j2").render(Context(catalog, config).as_dict())
+    context = Context(catalog, compose_literal(config))
+    return environment().get_template("compose.yaml.j2").render(context.as_dict())
 
 
 def render_dockerfile(catalog: Catalog, config: Config) -> str:
