@@ -78,6 +78,14 @@ def _compose_config(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _server_words(service: dict[str, Any], cluster: str, entrypoint: list[str]) -> list[str]:
+    """The server's arguments in a service of `compose config`'s output."""
+    if cluster == "ray":  # the head's shell script: its `exec` line is the server's words
+        script = service["command"][0]
+        return shlex.split(script.rsplit("\nexec ", 1)[1])[len(entrypoint) :]
+    return list(service["command"])
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     model=hostile,
@@ -85,11 +93,12 @@ def _compose_config(path: Path) -> subprocess.CompletedProcess[str]:
     env_value=hostile,
     hf=hostile,
     engine_value=hostile,
-    nodes=st.sampled_from([1, 2]),
+    cluster=st.sampled_from(["one host", "ray", "mp"]),
 )
 def test_every_catalog_string_reaches_compose_verbatim_and_never_as_code(
-    model: str, description: str, env_value: str, hf: str, engine_value: str, nodes: int
+    model: str, description: str, env_value: str, hf: str, engine_value: str, cluster: str
 ) -> None:
+    engine_args: dict[str, object] = {"tokenizer": engine_value, "max-model-len": 4096}
     document: dict[str, object] = {
         "description": description,
         "model": model,
@@ -97,16 +106,14 @@ def test_every_catalog_string_reaches_compose_verbatim_and_never_as_code(
         "backend": "vllm",
         "gpus": 1,
         "source": {"hf": hf},
-        "engine_args": {"tokenizer": engine_value, "max-model-len": 4096},
+        "engine_args": engine_args,
         "env": {"TOOLKIT_TEST_VALUE": env_value},
         "port": 3990,
     }
-    if nodes > 1:
-        document |= {"nodes": nodes}
-        document["engine_args"] |= {  # type: ignore[operator]
-            "tensor-parallel-size": 1,
-            "pipeline-parallel-size": nodes,
-        }
+    if cluster != "one host":  # a head and a worker (toolkit/service/multinode.py)
+        document["nodes"] = 2
+        engine_args |= {"tensor-parallel-size": 1, "pipeline-parallel-size": 2}
+        engine_args["distributed-executor-backend"] = cluster
     with tempfile.TemporaryDirectory(prefix="toolkit-hostile-") as scratch:
         folder = Path(scratch)
         (folder / "hostile.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
@@ -116,25 +123,30 @@ def test_every_catalog_string_reaches_compose_verbatim_and_never_as_code(
             assert isinstance(refusal, CatalogError) and refusal.exit_code == 2
             return
         config = catalog["hostile"]
-        path = folder / "compose.yaml"
-        path.write_text(render.render_compose(catalog, config), encoding="utf-8")
-        result = _compose_config(path)
-    assert result.returncode == 0, result.stderr
-    model_service = _as_run(json.loads(result.stdout)["services"]["model"])
-    assert model_service["environment"]["TOOLKIT_TEST_VALUE"] == env_value
-    assert model_service["labels"][names.label("model")] == model
-    if nodes == 1:
-        command = model_service["command"]
-    else:  # the head's shell script: its `exec` line is the server's words, quoted
-        script = model_service["command"][0]
-        entrypoint = catalog.backend(config).entrypoint or []
-        command = shlex.split(script.rsplit("\nexec ", 1)[1])[len(entrypoint) :]
-    assert command[0] == hf
-    assert command[command.index("--served-model-name") + 1] == model
-    assert command[command.index("--tokenizer") + 1] == engine_value
-    test = model_service["healthcheck"]["test"]
-    descriptor = catalog.backend(config).healthcheck
-    assert test[:4] == descriptor[:4]  # the script, untouched: no user text in the code
+        backend = catalog.backend(config)
+        rendered = {"model": render.render_compose(catalog, config)}
+        if cluster != "one host":
+            rendered["worker"] = render.render_worker_compose(catalog, config)
+        services = {}
+        for service, text in rendered.items():
+            path = folder / f"{service}.yaml"
+            path.write_text(text, encoding="utf-8")
+            result = _compose_config(path)
+            assert result.returncode == 0, result.stderr
+            services[service] = _as_run(json.loads(result.stdout)["services"][service])
+    for service in services.values():
+        assert service["environment"]["TOOLKIT_TEST_VALUE"] == env_value
+    head = services["model"]
+    assert head["labels"][names.label("model")] == model
+    servers = [_server_words(head, cluster, backend.entrypoint or [])]
+    if cluster == "mp":  # a Ray worker runs no server; vLLM's own multi-node one does
+        servers.append(_server_words(services["worker"], cluster, backend.entrypoint or []))
+    for command in servers:
+        assert command[0] == hf
+        assert command[command.index("--served-model-name") + 1] == model
+        assert command[command.index("--tokenizer") + 1] == engine_value
+    test = head["healthcheck"]["test"]
+    assert test[:4] == backend.healthcheck[:4]  # the script, untouched: no user text in code
     assert test[-1] == model  # the served name: an argument of its own
 
 
