@@ -36,9 +36,10 @@ def to_json(value: Any) -> str:
 
 
 def _instruction_args(values: dict[str, str], indent: int) -> str:
-    """KEY="value" pairs for ENV or LABEL, one per continued line, every value JSON-quoted."""
+    """KEY="value" pairs for ENV or LABEL, one per continued line, every value JSON-quoted and
+    each `$` written `\\$`: BuildKit substitutes `$VAR` and `${VAR}` in ENV and LABEL values."""
     pad = " \\\n" + " " * indent
-    return pad.join(f"{key}={to_json(value)}" for key, value in values.items())
+    return pad.join(key + "=" + to_json(value).replace("$", r"\$") for key, value in values.items())
 
 
 @functools.cache
