@@ -52,7 +52,7 @@ def test_probe_takes_a_name_or_a_url_not_both(run: Run) -> None:
 def test_missing_compose_is_one_sentence(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TOOLKIT_COMPOSE", "false")
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(compose.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setattr(compose, "bundled", lambda: None)
     compose.compose_command.cache_clear()
     try:
         with pytest.raises(compose.ComposeError) as missing:

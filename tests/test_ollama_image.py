@@ -168,6 +168,20 @@ def test_healthy_means_a_one_token_generation_that_keeps_the_model_loaded() -> N
     }
 
 
+def test_the_served_name_is_an_argument_sent_verbatim() -> None:
+    hostile = "a\"b\\c\nd $x ${HOME} '$(touch /tmp/x)' \u00e9"
+    answers = {
+        ("POST", "/api/generate", "stream=false"): Answer(
+            body=(FIXTURES / "generate.json").read_bytes()
+        )
+    }
+    with ScriptedServer(answers) as server:
+        result = _healthcheck(int(server.url.rsplit(":", 1)[1]), hostile)
+    assert (result.returncode, result.stderr) == (0, "")
+    [(_, _, body)] = server.requests
+    assert json.loads(body)["model"] == hostile
+
+
 def test_a_model_that_cannot_load_is_unhealthy_and_says_why() -> None:
     error = b'{"error":"model \\"MiniCPM-V-2.6\\" not found, try pulling it first"}'
     with ScriptedServer({}) as server:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -277,3 +278,12 @@ def test_rendered_elsewhere_every_build_context_comes_along(run: Run, tmp_path: 
 
 def test_the_repositorys_own_render_copies_nothing(catalog: Catalog) -> None:
     assert render.context_copies(catalog, None, REPO_ROOT) == {}
+
+
+def test_healthcheck_placeholders_are_arguments_never_code() -> None:
+    """A served name can be any string: in a healthcheck it is a word of its own (the script's
+    argument), so it cannot become code (configs/_backends.yaml)."""
+    for name, backend in Catalog.load().backends.items():
+        for word in backend.healthcheck:
+            if "{" in word:
+                assert re.fullmatch(r"\{[a-z]+\}", word), (name, word)

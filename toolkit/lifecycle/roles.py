@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from toolkit.catalog import names
 from toolkit.errors import ToolkitError, UsageError
-from toolkit.host.compose import run_compose
+from toolkit.host.compose import ComposeError, last_line, run_compose
 from toolkit.host.engine import connect, not_built
 from toolkit.paths import state_dir
 from toolkit.render import compose as render
@@ -72,15 +72,21 @@ def start_worker(catalog: Catalog, config: Config, head_address: str, rank: int 
     )
     found = engine.containers(label=[f"{names.label('worker')}={config.name}"])
     if result.returncode != 0 or not found:
-        stop_worker(config)
-        reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output"
-        raise ToolkitError(
-            f"docker compose up did not start the {config.name} worker ({reason}); "
-            "nothing was left running."
+        message = (
+            f"docker compose up did not start the {config.name} worker ({last_line(result)}); "
         )
+        try:
+            stop_worker(config)
+        except ComposeError as exc:
+            raise ToolkitError(message + f"taking it down failed too ({exc}).") from None
+        raise ToolkitError(message + "nothing was left running.")
     return found[0].name
 
 
 def stop_worker(config: Config) -> None:
     """Take the worker's containers down (volumes stay: the model cache is shared)."""
-    run_compose(["-p", worker_project(config), "down", "--timeout", "10"], capture=True)
+    result = run_compose(["-p", worker_project(config), "down", "--timeout", "10"], capture=True)
+    if result.returncode != 0:
+        raise ComposeError(
+            f"docker compose down failed for the {config.name} worker ({last_line(result)})"
+        )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from toolkit import protocols
 from toolkit.errors import ToolkitError
 from toolkit.host import locks
-from toolkit.host.compose import run_compose
+from toolkit.host.compose import last_line, run_compose
 from toolkit.host.engine import Container, Engine, EngineError, connect
 from toolkit.lifecycle import proxy, watch
 from toolkit.lifecycle.credentials import hand_over_token, handed_token
@@ -136,12 +136,9 @@ def _up(
         )
         # Compose can exit 0 without creating the container (an engine too old for a key, say).
         if result.returncode != 0 or container(engine, config.name) is None:
-            reason = (
-                result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output"
-            )
             raise _with_teardown(
                 config.name,
-                f"docker compose up did not start {config.name} ({reason}); "
+                f"docker compose up did not start {config.name} ({last_line(result)}); "
                 "nothing was left running.",
             )
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from toolkit.catalog import names
-from toolkit.host.compose import ComposeError, run_compose
+from toolkit.host.compose import ComposeError, last_line, run_compose
 from toolkit.host.engine import EngineError, VolumeInUse, connect
 from toolkit.lifecycle import proxy, watch
 from toolkit.lifecycle.credentials import handed_token
@@ -67,4 +67,7 @@ def down(name: str) -> None:
         ["-p", names.project(name), "down", "--remove-orphans", "--timeout", "10"], capture=True
     )
     if result.returncode != 0:
-        raise ComposeError(f"docker compose down failed for {name}: {result.stderr.strip()}")
+        raise ComposeError(
+            f"docker compose down failed for {name} ({last_line(result)}); "
+            f"run 'toolkit stop {name}' again once that is fixed."
+        )

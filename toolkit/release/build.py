@@ -73,11 +73,9 @@ def build(catalog: Catalog, config: Config, options: BuildOptions) -> Built:
         spec_file = Path(scratch) / "build.yaml"
         spec_file.write_text(render.to_json(spec), encoding="utf-8")
         args = ["--progress", "plain", "build"] + (["--no-cache"] if options.no_cache else [])
-        returncode = _build_quietly(["-f", str(spec_file), *args])
+        returncode, last = _build_quietly(["-f", str(spec_file), *args])
     if returncode != 0:
-        raise EngineError(
-            f"building {ref} failed (exit {returncode}); the build output above says where."
-        )
+        raise EngineError(f"building {ref} failed ({last}); the build output above says where.")
     record = engine.image_record(ref) or {}
     return Built(ref, str(record.get("Id", "")))
 
@@ -87,8 +85,9 @@ def build(catalog: Catalog, config: Config, options: BuildOptions) -> Built:
 _NOISE = ("buildx isn't installed",)
 
 
-def _build_quietly(args: list[str]) -> int:
-    """Run the build, passing its output through as it comes, less Compose's Bake warning."""
+def _build_quietly(args: list[str]) -> tuple[int, str]:
+    """Run the build, passing its output through as it comes, less Compose's Bake warning;
+    Compose's exit code and the last line it wrote."""
     process = subprocess.Popen(
         [*compose_command(), *args],
         stdout=subprocess.PIPE,
@@ -97,10 +96,13 @@ def _build_quietly(args: list[str]) -> int:
         bufsize=1,
     )
     assert process.stdout is not None
+    last = ""
     for line in process.stdout:
         if not any(noise in line for noise in _NOISE):
             sys.stderr.write(line)
-    return process.wait()
+            last = line.strip() or last
+    returncode = process.wait()
+    return returncode, last or f"exit {returncode}, no output"
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -105,9 +105,6 @@ def worker_process(config: Config, backend: Backend) -> tuple[list[str], list[st
 
 
 def host_health(config: Config, backend: Backend) -> list[str]:
-    """The healthcheck on the host's network: the server listens on the host port."""
-    inside = f"127.0.0.1:{backend.container_port}/"
-    return [
-        word.replace(inside, f"127.0.0.1:{port_var(config)}/")
-        for word in health_test(config, backend)
-    ]
+    """The healthcheck on the host's network: the server listens on the host port (an argument
+    of the check, as every value in it is)."""
+    return health_test(config, backend, port=port_var(config))

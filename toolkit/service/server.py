@@ -27,8 +27,8 @@ def _values(config: Config, backend: Backend) -> dict[str, str]:
     }
 
 
-def _fill(words: list[str], config: Config, backend: Backend) -> list[str]:
-    values = _values(config, backend)
+def _fill(words: list[str], config: Config, backend: Backend, **given: str) -> list[str]:
+    values = _values(config, backend) | given
     return [word.format_map(values) for word in words]
 
 
@@ -58,8 +58,12 @@ def model_mount(config: Config, backend: Backend) -> str | None:
     return backend.model_mount.format_map(_values(config, backend))
 
 
-def health_test(config: Config, backend: Backend) -> list[str]:
-    return _fill(backend.healthcheck, config, backend)
+def health_test(config: Config, backend: Backend, port: str | None = None) -> list[str]:
+    """The healthcheck's words; its placeholders are whole words, arguments of the check's
+    script (configs/_backends.yaml), so the served name never becomes code. port: the port
+    it checks, where the server does not listen on its container port."""
+    given = {"port": port} if port is not None else {}
+    return _fill(backend.healthcheck, config, backend, **given)
 
 
 def derived_args(config: Config, backend: Backend) -> dict[str, int]:
