@@ -21,6 +21,7 @@ import json
 import math
 import struct
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +44,15 @@ BOOKKEEPING = (
     ".output_scale",
     ".k_scale",
     ".v_scale",
+    ".weight_scale_inv",  # block-quantized FP8 (Qwen3-*-FP8, DeepSeek-V3): one scale per block
+    "_scales",  # MXFP4 (gpt-oss): one E8M0 scale per 32 values
 )
 PACKED = (".qweight", ".weight_packed")  # int32 words, each holding 32 / bits values
+MXFP4_BLOCKS = "_blocks"  # MXFP4 (gpt-oss): bytes, each holding two 4-bit values
 FLOAT8 = ("F8_E4M3", "F8_E5M2")
 KNOWN = (
     "awq, gptq (4-bit), compressed-tensors (4-bit pack-quantized or 8-bit float-quantized), "
-    "fbgemm_fp8 and fp8"
+    "fbgemm_fp8, fp8 and mxfp4"
 )
 
 # name -> (safetensors dtype, shape)
@@ -113,6 +117,8 @@ def count(
         elements = math.prod(shape)
         if bits and name.endswith(PACKED):
             params += elements * (32 // bits)
+        elif bits is not None and dtype == "U8" and name.endswith(MXFP4_BLOCKS):
+            params += elements * 2
         elif dtype in FLOAT8:
             params += elements
         else:
@@ -134,6 +140,8 @@ def _scheme(config: dict[str, Any]) -> tuple[str | None, int]:
             return "int4", bits
     elif method in ("fbgemm_fp8", "fp8"):
         return "fp8", 0
+    elif method == "mxfp4":  # 4.25 bits a value with its scales: the plan's 4-bit width
+        return "int4", 0
     elif method == "compressed-tensors":
         groups = (quant.get("config_groups") or {}).values()
         weights = {
@@ -204,3 +212,134 @@ def _from_hub(repo: str, revision: str | None) -> tuple[dict[str, Any], Tensors]
     for file in metadata.files_metadata.values():
         tensors.update({k: (t.dtype, list(t.shape)) for k, t in file.tensors.items()})
     return config, tensors
+
+
+# What `toolkit add` reads from a checkpoint: every fact a config needs, none asked of the user.
+DTYPE_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1}
+DTYPE_BYTES |= {"U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1}
+# RoPE types whose `factor` stretches max_position_embeddings (vLLM's _get_and_verify_max_len:
+# YaRN, Llama 3 and LongRoPE leave it already scaled).
+STRETCHING_ROPE = ("linear", "dynamic")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint's facts: from config.json, and its safetensors headers where there are any."""
+
+    architecture: str
+    model_type: str
+    info: ModelInfo
+    quantization: str | None  # e.g. "fp8 block 128x128", "awq 4-bit"; None when unquantized
+    params_by_dtype: dict[str, int]  # safetensors dtype -> parameters (empty: estimated)
+    total_bytes: int  # of the tensors the headers declare (0: no headers)
+    tied_embeddings: bool
+    experts: int | None  # routed experts per MoE layer
+    experts_per_token: int | None
+    vision: bool
+    rope: str | None  # the RoPE scaling type, where the config sets one
+    counted: bool  # parameters counted from the headers (else estimated from config.json)
+
+
+def checkpoint(config: dict[str, Any], tensors: Tensors) -> Checkpoint:
+    """The facts of a checkpoint: config.json and its tensors (none: estimated from shapes)."""
+    text = config.get("text_config") or config.get("llm_config") or config
+    architectures = config.get("architectures") or []
+    quant = config.get("quantization_config") or {}
+    info = from_config(config, tensors) if tensors else _estimated(config, text)
+    max_context, rope = _context(text)
+    if max_context:
+        info = info.model_copy(update={"max_position": max_context})
+    by_dtype: dict[str, int] = {}
+    total = 0
+    for dtype, shape in tensors.values():
+        by_dtype[dtype] = by_dtype.get(dtype, 0) + math.prod(shape)
+        total += math.prod(shape) * DTYPE_BYTES.get(dtype, 2)
+    experts = _experts(text)
+    return Checkpoint(
+        architecture=str(architectures[0]) if architectures else "",
+        model_type=str(config.get("model_type") or ""),
+        info=info,
+        quantization=_quantization(quant) if quant.get("quant_method") else None,
+        params_by_dtype=dict(sorted(by_dtype.items())),
+        total_bytes=total,
+        tied_embeddings=bool(
+            config.get("tie_word_embeddings", text.get("tie_word_embeddings", False))
+        ),
+        experts=int(experts) if experts else None,
+        experts_per_token=text.get("num_experts_per_tok") or text.get("experts_per_token"),
+        vision=bool(config.get("vision_config")),
+        rope=rope,
+        counted=bool(tensors),
+    )
+
+
+def _experts(text: dict[str, Any]) -> int:
+    """Routed experts per MoE layer (Qwen3 MoE, DeepSeek, Mixtral / gpt-oss name them apart)."""
+    found = text.get("num_experts") or text.get("n_routed_experts") or text.get("num_local_experts")
+    return int(found or 0)
+
+
+def _quantization(quant: dict[str, Any]) -> str:
+    """'fp8 block 128x128', 'awq 4-bit', 'mxfp4'."""
+    block = quant.get("weight_block_size")
+    if quant.get("quant_method") == "fp8" and block:
+        return "fp8 block " + "x".join(map(str, block))
+    return _describe(quant)
+
+
+def _context(text: dict[str, Any]) -> tuple[int | None, str | None]:
+    """The longest context vLLM derives from the config, and the RoPE scaling type."""
+    longest = text.get("max_position_embeddings")
+    scaling = text.get("rope_scaling") or text.get("rope_parameters") or {}
+    rope = scaling.get("rope_type") or scaling.get("type") if isinstance(scaling, dict) else None
+    factor = scaling.get("factor") if isinstance(scaling, dict) else None
+    if longest and rope in STRETCHING_ROPE and factor:
+        longest = int(longest * factor)
+    return longest, rope if rope and rope != "default" else None
+
+
+def _estimated(config: dict[str, Any], text: dict[str, Any]) -> ModelInfo:
+    """ModelInfo from config.json alone (a folder or repo without safetensors headers): the
+    language model's parameters from its shapes (attention, MLP or every expert, embeddings),
+    a decoder as Llama, Qwen and Mistral lay it out; a vision tower is not counted."""
+    hidden, layers = text["hidden_size"], text["num_hidden_layers"]
+    heads = text["num_attention_heads"]
+    kv = text.get("num_key_value_heads") or heads
+    head_dim = text.get("head_dim") or hidden // heads
+    attention = hidden * head_dim * (2 * heads + 2 * kv)
+    experts = _experts(text)
+    if experts:
+        width = text.get("moe_intermediate_size") or text["intermediate_size"]
+        mlp = experts * 3 * hidden * width + experts * hidden
+    else:
+        mlp = 3 * hidden * text["intermediate_size"]
+    vocab = text.get("vocab_size") or 0
+    tied = config.get("tie_word_embeddings", text.get("tie_word_embeddings", False))
+    params = layers * (attention + mlp + 2 * hidden) + vocab * hidden * (1 if tied else 2)
+    weights, _ = _scheme(config)
+    dtype = config.get("torch_dtype") or config.get("dtype") or text.get("torch_dtype")
+    unquantized = vocab * hidden * (1 if tied else 2) if weights else 0
+    return ModelInfo.model_validate(
+        {
+            "params_b": params / 1e9,
+            "layers": layers,
+            "heads": heads,
+            "kv_heads": kv,
+            "head_dim": head_dim,
+            "hidden": hidden,
+            "intermediate": text.get("intermediate_size"),
+            "vocab": vocab or None,
+            "max_position": text.get("max_position_embeddings"),
+            "weights": weights or DTYPES.get(str(dtype), "bf16"),
+            "unquantized_b": unquantized / 1e9,
+        }
+    )
+
+
+def local_checkpoint(path: Path) -> Checkpoint:
+    """A local model folder: config.json, and the headers of its safetensors files if any."""
+    config = _json(path / "config.json")
+    tensors: Tensors = {}
+    for file in sorted(path.glob("*.safetensors")):
+        tensors.update(_safetensors_header(file))
+    return checkpoint(config, tensors)
