@@ -51,9 +51,7 @@ def _model_info(repo: str, revision: str | None, endpoint: str) -> dict[str, Any
     """The Hub's model info, in one request without retries; refusals as one sentence."""
     import httpx
 
-    url = f"{endpoint.rstrip('/')}/api/models/{repo}"
-    if revision:
-        url += f"/revision/{revision}"
+    url = f"{endpoint.rstrip('/')}/api/models/{repo}/revision/{revision or 'main'}"
     from huggingface_hub.utils import build_hf_headers
 
     try:
@@ -63,15 +61,11 @@ def _model_info(repo: str, revision: str | None, endpoint: str) -> dict[str, Any
             f"cannot reach the Hugging Face Hub at {endpoint} ({type(exc).__name__}); check "
             "the network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to read the local cache."
         ) from None
-    if response.status_code in (401, 403):
-        raise UsageError(
-            f"{repo} is private or gated and no token was accepted; set HF_TOKEN (or run "
-            "'hf auth login') with access to it."
-        )
-    if response.status_code == 404:
+    if response.status_code in (401, 403, 404):  # the Hub answers 401 for a missing repo too
         at = f" at revision {revision}" if revision else ""
         raise UsageError(
-            f"{repo}{at} is not a model on {endpoint}; check the name (org/name[@revision])."
+            f"{repo}{at} is not a model on {endpoint} that this client may read; check the "
+            "name (org/name[@revision]), or set HF_TOKEN for a private or gated repo."
         )
     if response.status_code != 200:
         raise ToolkitError(
