@@ -53,7 +53,7 @@ def add(
     force: bool,
     catalog_dir: str | None,
 ) -> None:
-    """Add a model to your catalog: facts from its checkpoint, GPUs and context from the plan.
+    """Add a model you bring, its facts read from the checkpoint.
 
     SOURCE is a Hugging Face repo (org/name[@revision], through HF_ENDPOINT and the cache), a
     local model folder, or an Ollama tag (ollama:NAME:TAG). Writes one commented config file,

@@ -52,7 +52,7 @@ def _model_info(repo: str, revision: str | None, endpoint: str) -> dict[str, Any
     import httpx
 
     url = f"{endpoint.rstrip('/')}/api/models/{repo}/revision/{revision or 'main'}"
-    from huggingface_hub.utils import build_hf_headers
+    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
     try:
         response = httpx.get(url, headers=build_hf_headers(), timeout=TIMEOUT_S)
