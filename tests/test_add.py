@@ -373,3 +373,95 @@ def test_the_architecture_list_is_the_pinned_vllms() -> None:
     assert f"vllm/vllm-openai:v{supported().vllm}" in backends
     assert supported().serves("Qwen3MoeForCausalLM")
     assert supported().serves("Qwen2_5_VLForConditionalGeneration")
+
+
+def test_a_revision_is_kept_and_no_weights_are_downloaded(tmp_path: Path, hub: str) -> None:
+    env = hub_env(tmp_path, hub)
+    added = toolkit("add", "Qwen/Qwen3-8B-FP8@main", "--catalog", str(tmp_path / "c"), env=env)
+    assert added.returncode == 0, added.stderr
+    config = Catalog.load(tmp_path / "c")["qwen3-8b-fp8"]
+    assert (config.source.hf, config.source.revision) == ("Qwen/Qwen3-8B-FP8", "main")
+    cached = {p.name for p in (tmp_path / "hf").rglob("*") if p.is_file() or p.is_symlink()}
+    assert "config.json" in cached and "model.safetensors" not in cached, "headers by Range only"
+    twin = json.loads((tmp_path / "c" / "twins" / "Qwen--Qwen3-8B-FP8.json").read_text())
+    assert twin == {
+        "_source": "Qwen/Qwen3-8B-FP8@main:config.json",
+        **published(repo := "Qwen/Qwen3-8B-FP8"),
+    }
+    assert repo in (tmp_path / "c" / "qwen3-8b-fp8.yaml").read_text()
+
+
+def test_what_the_plan_refuses_is_one_sentence(tmp_path: Path, hub: str) -> None:
+    env = hub_env(tmp_path, hub)
+    too_long = toolkit(
+        "add",
+        "Qwen/Qwen2.5-7B-Instruct",
+        "--context",
+        "65536",
+        "--catalog",
+        str(tmp_path),
+        env=env,
+    )
+    assert (too_long.returncode, too_long.stderr) == (
+        2,
+        "error: --context 65536 is more than the model's 32768 tokens; ask for at most 32768.\n",
+    )
+    three = toolkit(
+        "add",
+        "Qwen/Qwen2.5-7B-Instruct",
+        "--gpu-count",
+        "3",
+        "--catalog",
+        str(tmp_path),
+        env=env,
+    )
+    assert (three.returncode, three.stderr) == (
+        2,
+        "error: --gpu-count 3: vLLM refuses it, 3 GPUs do not divide the model's 28 attention "
+        "heads.\n",
+    )
+    small = toolkit(
+        "add",
+        "Qwen/Qwen3-30B-A3B",
+        "--gpu-count",
+        "1",
+        "--gpu-memory",
+        "24GiB",
+        "--catalog",
+        str(tmp_path),
+        env=env,
+    )
+    assert small.returncode == 1
+    assert small.stderr.startswith("error: Qwen3-30B-A3B does not fit 1 GPU(s) of 24.0 GiB: ")
+    assert small.stderr.endswith("or a quantized variant.\n")
+    assert not list(tmp_path.glob("*.yaml")), "nothing written"
+
+
+def test_deepseek_r1_distills_get_vllms_reasoning_parser(tmp_path: Path, run: Run) -> None:
+    folder = tmp_path / "DeepSeek-R1-Distill-Qwen-7B"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(published("Qwen/Qwen2.5-7B-Instruct")))
+    assert run("add", str(folder), "--catalog", str(tmp_path / "c")).exit_code == 0
+    args = Catalog.load(tmp_path / "c")["deepseek-r1-distill-qwen-7b"].engine_args
+    assert args == {"max-model-len": 32768, "reasoning-parser": "deepseek_r1"}
+
+
+def test_checkpoint_facts_from_config_json() -> None:
+    from toolkit.plan.facts import checkpoint, count
+
+    base = published("Qwen/Qwen2.5-7B-Instruct")
+    stretched = {**base, "rope_scaling": {"rope_type": "linear", "factor": 4.0}}
+    assert checkpoint(stretched, {}).info.max_position == 131072  # as vLLM derives it
+    yarn = {**base, "rope_scaling": {"rope_type": "yarn", "factor": 4.0}}
+    facts = checkpoint(yarn, {})
+    assert (facts.info.max_position, facts.rope) == (32768, "yarn")  # YaRN: already scaled
+    assert checkpoint({**base, "tie_word_embeddings": True}, {}).tied_embeddings
+    wrapped = {"architectures": ["X"], "text_config": base, "vision_config": {"depth": 1}}
+    assert checkpoint(wrapped, {}).info.layers == 28 and checkpoint(wrapped, {}).vision
+    # MXFP4 (gpt-oss): each byte of a `_blocks` tensor holds two 4-bit values.
+    tensors = {
+        "m.experts.gate_up_proj_blocks": ("U8", [4, 16, 2, 16]),
+        "m.experts.gate_up_proj_scales": ("U8", [4, 16, 2]),
+        "m.embed.weight": ("BF16", [10, 8]),
+    }
+    assert count(tensors.items(), 0) == (4 * 16 * 2 * 16 * 2 + 80, 80)

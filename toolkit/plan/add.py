@@ -8,6 +8,7 @@ strict loader before it is put in place, and an existing file is replaced only w
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -147,6 +148,11 @@ def add(
         )
     text = render(name, source, checkpoint, backend, gpus, context, gated, catalog)
     _write_checked(path, text, catalog)
+    if checkpoint is not None:
+        twin = directory / "twins" / f"{_twin_name(source)}.json"
+        twin.parent.mkdir(exist_ok=True)
+        published = {"_source": _address(source), **checkpoint.config}
+        twin.write_text(json.dumps(published, indent=2) + "\n", encoding="utf-8")
     if result is not None:
         result = memory.plan(
             catalog_config(path, catalog),
@@ -157,6 +163,17 @@ def add(
             None,
         )
     return Added(name, path, text, result, notes)
+
+
+def _twin_name(source: Source) -> str:
+    """twins/<owner>--<name>.json as configs/twins/ names them; a folder by its own name."""
+    return source.reference.replace("/", "--") if source.kind == "hf" else source.title
+
+
+def _address(source: Source) -> str:
+    if source.kind == "hf":
+        return f"{source.reference}@{source.revision or 'main'}:config.json"
+    return f"{source.reference}/config.json"
 
 
 def catalog_config(path: Path, catalog: Catalog) -> Config:
@@ -288,7 +305,10 @@ def render(
         lines.append(f"  {source.kind}: {_quote(source.reference)}")
     if checkpoint is not None:
         lines += _info_lines(checkpoint)
-    args = _engine_lines(checkpoint, backend, gpus, context)
+        lines.insert(
+            1, f"# Its config.json is kept beside this file: twins/{_twin_name(source)}.json"
+        )
+    args = _engine_lines(source, checkpoint, backend, gpus, context)
     if args:
         lines += ["engine_args:", *args]
     weights = memory.weights_gib(checkpoint.info) if checkpoint else 0.0
@@ -334,7 +354,7 @@ def _fact_comment(key: str, checkpoint: Checkpoint) -> str:
 
 
 def _engine_lines(
-    checkpoint: Checkpoint | None, backend: str, gpus: int, context: int | None
+    source: Source, checkpoint: Checkpoint | None, backend: str, gpus: int, context: int | None
 ) -> list[str]:
     if backend != "vllm" or checkpoint is None:
         return []
@@ -345,8 +365,9 @@ def _engine_lines(
         lines.append(f"  tensor-parallel-size: {gpus}  # from gpus, never asked")
     family = checkpoint.model_type
     parser = REASONING.get(family)
-    if parser is None and "deepseek-r1" in checkpoint.architecture.lower():
-        parser = "deepseek_r1"
+    r1 = "deepseek-r1" in source.title.lower()  # R1 and its distills (Qwen and Llama layouts)
+    if r1:
+        parser, family = "deepseek_r1", "DeepSeek-R1"
     if parser:
         lines.append(f"  reasoning-parser: {parser}  # vLLM's reasoning outputs docs: {family}")
     if family in HERMES_TOOLS:

@@ -21,7 +21,7 @@ import json
 import math
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +238,7 @@ class Checkpoint:
     vision: bool
     rope: str | None  # the RoPE scaling type, where the config sets one
     counted: bool  # parameters counted from the headers (else estimated from config.json)
+    config: dict[str, Any] = field(default_factory=dict, repr=False)  # config.json itself
 
 
 def checkpoint(config: dict[str, Any], tensors: Tensors) -> Checkpoint:
@@ -270,6 +271,7 @@ def checkpoint(config: dict[str, Any], tensors: Tensors) -> Checkpoint:
         vision=bool(config.get("vision_config")),
         rope=rope,
         counted=bool(tensors),
+        config=config,
     )
 
 
