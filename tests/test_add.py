@@ -195,6 +195,7 @@ def test_the_facts_come_from_the_checkpoint(tmp_path: Path, hub: str) -> None:
     moe = configs["qwen3-30b-a3b"]
     assert moe.info is not None
     assert round(moe.info.params_b, 1) == 30.5  # the model card: 30.5B, every expert resident
+    assert (moe.info.heads, moe.info.head_dim, moe.info.hidden) == (32, 128, 2048)  # not 2048/128
     assert moe.engine_args["reasoning-parser"] == "qwen3"
     text = (catalog / "qwen3-30b-a3b.yaml").read_text()
     assert "every one of 128 experts is resident (8 active per token)" in text

@@ -344,8 +344,8 @@ def _fact_comment(key: str, checkpoint: Checkpoint) -> str:
             f"({checkpoint.experts_per_token} active per token)"
         )
     if key == "params_b" and checkpoint.params_by_dtype:
-        dtypes = ", ".join(f"{d} {n / 1e9:.2f}B" for d, n in checkpoint.params_by_dtype.items())
-        return f"  # tensors by dtype: {dtypes}"
+        dtypes = ", ".join(f"{d} {n / 1e9:.3g}B" for d, n in checkpoint.params_by_dtype.items())
+        return f"  # tensor elements by dtype: {dtypes}"
     if key == "max_position" and checkpoint.rope:
         return f"  # with its {checkpoint.rope} RoPE scaling"
     if key == "weights" and checkpoint.quantization:

@@ -92,6 +92,7 @@ def from_config(config: dict[str, Any], tensors: Tensors) -> ModelInfo:
         {
             "params_b": params / 1e9,
             "layers": text["num_hidden_layers"],
+            "heads": heads,  # not hidden / head_dim: Qwen3 and Gemma 2 differ
             "kv_heads": text.get("num_key_value_heads") or heads,
             "head_dim": text.get("head_dim") or hidden // heads,
             "hidden": hidden,
