@@ -466,3 +466,18 @@ def test_checkpoint_facts_from_config_json() -> None:
         "m.embed.weight": ("BF16", [10, 8]),
     }
     assert count(tensors.items(), 0) == (4 * 16 * 2 * 16 * 2 + 80, 80)
+
+
+def test_another_backend_for_a_local_folder(tmp_path: Path, run: Run) -> None:
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(published("Qwen/Qwen2.5-7B-Instruct")))
+    result = run("add", str(folder), "--backend", "transformers", "--catalog", str(tmp_path / "c"))
+    assert result.exit_code == 0, result.output
+    assert (
+        result.stdout.splitlines()[1]
+        == "tiny (transformers) on 1 GPU(s) of 79.22 GiB, utilization 1.00"
+    )
+    loaded(tmp_path / "c", "tiny")
+    text = (tmp_path / "c" / "tiny.yaml").read_text()
+    assert "gpus: 1\n" in text and "engine_args" not in text, "nothing vLLM's"

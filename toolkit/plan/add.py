@@ -146,14 +146,15 @@ def add(
             f"'{name}' is a built-in config that this file would replace; pass --force to "
             "replace it, or choose --name."
         )
-    text = render(name, source, checkpoint, backend, gpus, context, gated, catalog)
+    planned = result is not None
+    text = render(name, source, checkpoint, backend, gpus, context, gated, catalog, planned)
     _write_checked(path, text, catalog)
     if checkpoint is not None:
         twin = directory / "twins" / f"{_twin_name(source)}.json"
         twin.parent.mkdir(exist_ok=True)
         published = {"_source": _address(source), **checkpoint.config}
         twin.write_text(json.dumps(published, indent=2) + "\n", encoding="utf-8")
-    if result is not None:
+    if checkpoint is not None:  # the plan of the file as written, for any backend
         result = memory.plan(
             catalog_config(path, catalog),
             catalog.backends[backend].for_gpus(gpus),
@@ -273,6 +274,7 @@ def render(
     context: int | None,
     gated: bool,
     catalog: Catalog,
+    planned: bool,
 ) -> str:
     """The config file, every choice commented with where it came from."""
     protocol = catalog.backends[backend].for_gpus(gpus).protocols[0]
@@ -292,7 +294,7 @@ def render(
     else:
         lines.append(f"backend: {backend}")
     lines.append(
-        f"gpus: {gpus}" + ("  # the fewest the plan fits the context on" if checkpoint else "")
+        f"gpus: {gpus}" + ("  # the fewest the plan fits the context on" if planned else "")
     )
     if gated:
         lines.append("gated: true  # the Hub's model info: a token is needed to download it")
