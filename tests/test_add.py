@@ -481,3 +481,22 @@ def test_another_backend_for_a_local_folder(tmp_path: Path, run: Run) -> None:
     loaded(tmp_path / "c", "tiny")
     text = (tmp_path / "c" / "tiny.yaml").read_text()
     assert "gpus: 1\n" in text and "engine_args" not in text, "nothing vLLM's"
+
+
+def test_plan_model_with_no_network_fails_at_once(tmp_path: Path) -> None:
+    import time
+
+    started = time.monotonic()
+    dead = toolkit(
+        "plan",
+        "llama3-8b",
+        "--model",
+        "meta-llama/Meta-Llama-3-8B-Instruct",
+        env={"HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "http://127.0.0.1:9"},
+    )
+    assert time.monotonic() - started < 10, "no 24 s of retries"
+    assert (dead.returncode, dead.stderr) == (
+        1,
+        "error: cannot reach the Hugging Face Hub at http://127.0.0.1:9 (ConnectError); check "
+        "the network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to read the local cache.\n",
+    )

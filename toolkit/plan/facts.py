@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.catalog.configs import ModelInfo
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, UsageError
 
 DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "bf16"}
 # Tensors a quantized checkpoint adds beside its weights: not parameters of the model.
@@ -190,19 +191,21 @@ def _safetensors_header(path: Path) -> Tensors:
 
 def _from_hub(repo: str, revision: str | None) -> tuple[dict[str, Any], Tensors]:
     try:
-        from huggingface_hub import get_safetensors_metadata, hf_hub_download
-
+        from huggingface_hub import constants, get_safetensors_metadata, hf_hub_download
+    except ImportError:
+        raise ToolkitError(
+            "reading a Hugging Face repo needs huggingface_hub; pip install "
+            "huggingface_hub, or point --model at a local directory."
+        ) from None
+    if not offline(constants.HF_HUB_OFFLINE):
+        model_info(repo, revision, constants.ENDPOINT)  # unreachable: one sentence, no retries
+    try:
         config = json.loads(
             Path(hf_hub_download(repo, "config.json", revision=revision)).read_text(
                 encoding="utf-8"
             )
         )
         metadata = get_safetensors_metadata(repo, revision=revision)
-    except ImportError:
-        raise ToolkitError(
-            "reading a Hugging Face repo needs huggingface_hub; pip install "
-            "huggingface_hub, or point --model at a local directory."
-        ) from None
     except Exception as exc:
         raise ToolkitError(
             f"cannot read {repo} from the Hugging Face Hub "
@@ -213,6 +216,15 @@ def _from_hub(repo: str, revision: str | None) -> tuple[dict[str, Any], Tensors]
     for file in metadata.files_metadata.values():
         tensors.update({k: (t.dtype, list(t.shape)) for k, t in file.tensors.items()})
     return config, tensors
+
+
+HUB_TIMEOUT_S = 5.0  # one request to the Hub before its client, which retries for ~24 s
+
+
+def offline(imported: bool) -> bool:
+    """HF_HUB_OFFLINE as huggingface_hub read it at import, or as the environment says now."""
+    now = os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+    return imported or now
 
 
 # What `toolkit add` reads from a checkpoint: every fact a config needs, none asked of the user.
@@ -346,3 +358,31 @@ def local_checkpoint(path: Path) -> Checkpoint:
     for file in sorted(path.glob("*.safetensors")):
         tensors.update(_safetensors_header(file))
     return checkpoint(config, tensors)
+
+
+def model_info(repo: str, revision: str | None, endpoint: str) -> dict[str, Any]:
+    """The Hub's model info, in one request without retries; refusals as one sentence."""
+    import httpx
+
+    url = f"{endpoint.rstrip('/')}/api/models/{repo}/revision/{revision or 'main'}"
+    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
+
+    try:
+        response = httpx.get(url, headers=build_hf_headers(), timeout=HUB_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        raise ToolkitError(
+            f"cannot reach the Hugging Face Hub at {endpoint} ({type(exc).__name__}); check "
+            "the network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to read the local cache."
+        ) from None
+    if response.status_code in (401, 403, 404):  # the Hub answers 401 for a missing repo too
+        at = f" at revision {revision}" if revision else ""
+        raise UsageError(
+            f"{repo}{at} is not a model on {endpoint} that this client may read; check the "
+            "name (org/name[@revision]), or set HF_TOKEN for a private or gated repo."
+        )
+    if response.status_code != 200:
+        raise ToolkitError(
+            f"the Hub at {endpoint} answered {response.status_code} for {repo}; try again later."
+        )
+    data: dict[str, Any] = response.json()
+    return data

@@ -13,23 +13,29 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError, UsageError
-from toolkit.plan.facts import Checkpoint, Tensors, checkpoint, local_checkpoint
-
-TIMEOUT_S = 5.0
+from toolkit.plan.facts import (
+    HUB_TIMEOUT_S,
+    Checkpoint,
+    Tensors,
+    checkpoint,
+    local_checkpoint,
+    model_info,
+    offline,
+)
 
 
 def read(repo: str, revision: str | None) -> tuple[Checkpoint, bool]:
     """(the checkpoint's facts, whether the repo is gated)."""
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE:
+    if offline(constants.HF_HUB_OFFLINE):
         return _cached(repo, revision), False
-    info = _model_info(repo, revision, constants.ENDPOINT)
+    info = model_info(repo, revision, constants.ENDPOINT)
     from huggingface_hub import get_safetensors_metadata, hf_hub_download
     from huggingface_hub.errors import NotASafetensorsRepoError
 
     try:
-        path = hf_hub_download(repo, "config.json", revision=revision, etag_timeout=TIMEOUT_S)
+        path = hf_hub_download(repo, "config.json", revision=revision, etag_timeout=HUB_TIMEOUT_S)
     except Exception as exc:
         raise ToolkitError(
             f"cannot download config.json of {repo} ({type(exc).__name__}); check that the "
@@ -45,34 +51,6 @@ def read(repo: str, revision: str | None) -> tuple[Checkpoint, bool]:
         for file in metadata.files_metadata.values():
             tensors.update({k: (t.dtype, list(t.shape)) for k, t in file.tensors.items()})
     return checkpoint(config, tensors), bool(info.get("gated"))
-
-
-def _model_info(repo: str, revision: str | None, endpoint: str) -> dict[str, Any]:
-    """The Hub's model info, in one request without retries; refusals as one sentence."""
-    import httpx
-
-    url = f"{endpoint.rstrip('/')}/api/models/{repo}/revision/{revision or 'main'}"
-    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
-
-    try:
-        response = httpx.get(url, headers=build_hf_headers(), timeout=TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        raise ToolkitError(
-            f"cannot reach the Hugging Face Hub at {endpoint} ({type(exc).__name__}); check "
-            "the network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to read the local cache."
-        ) from None
-    if response.status_code in (401, 403, 404):  # the Hub answers 401 for a missing repo too
-        at = f" at revision {revision}" if revision else ""
-        raise UsageError(
-            f"{repo}{at} is not a model on {endpoint} that this client may read; check the "
-            "name (org/name[@revision]), or set HF_TOKEN for a private or gated repo."
-        )
-    if response.status_code != 200:
-        raise ToolkitError(
-            f"the Hub at {endpoint} answered {response.status_code} for {repo}; try again later."
-        )
-    data: dict[str, Any] = response.json()
-    return data
 
 
 def _cached(repo: str, revision: str | None) -> Checkpoint:
