@@ -80,3 +80,21 @@ def test_an_installed_toolkit_lists_shows_renders_and_plans(
     planned = toolkit(installed, tmp_path, "plan", "llama3-70b_4", "--json")
     assert planned.returncode == 0, planned.stderr
     assert json.loads(planned.stdout)["fits"] is True
+
+    model = tmp_path / "Qwen2.5-7B-Instruct"
+    model.mkdir()
+    published = REPO_ROOT / "tests" / "fixtures" / "add" / "Qwen--Qwen2.5-7B-Instruct.json"
+    (model / "config.json").write_text(published.read_text())
+    added = toolkit(installed, tmp_path, "add", str(model), "--catalog", str(tmp_path / "mine"))
+    assert added.returncode == 0, added.stderr  # vLLM's architectures come with the wheel
+    assert (tmp_path / "mine" / "qwen2.5-7b-instruct.yaml").is_file()
+
+
+def test_the_wheel_declares_what_add_and_plan_model_need(installed: Path) -> None:
+    requires = subprocess.run(
+        [installed / "bin/python", "-m", "pip", "show", "model-serving-toolkit"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "huggingface_hub" in requires or "huggingface-hub" in requires

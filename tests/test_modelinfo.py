@@ -242,5 +242,5 @@ def test_an_unknown_quantization_is_refused_in_one_sentence(
     assert str(refused.value) == (
         f"the checkpoint's quantization ({named}) is not one the plan knows (awq, gptq "
         "(4-bit), compressed-tensors (4-bit pack-quantized or 8-bit float-quantized), "
-        "fbgemm_fp8 and fp8); give the plan an info: block in the config instead."
+        "fbgemm_fp8, fp8 and mxfp4); give the plan an info: block in the config instead."
     )

@@ -25,6 +25,7 @@ COMMANDS = {
     "list": "catalog:list_",
     "show": "catalog:show",
     "plan": "catalog:plan",
+    "add": "add:add",
     "build": "release:build",
     "push": "release:push",
     "pull": "lifecycle:pull",
@@ -99,6 +100,7 @@ def cli(ctx: click.Context, catalog_dir: str | None) -> None:
     Examples:
       toolkit list
       toolkit plan llama3-70b_4
+      toolkit --catalog ~/models add Qwen/Qwen2.5-7B-Instruct
       toolkit build llama3-70b_4
       toolkit start llama3-70b_4
       toolkit probe llama3-70b_4

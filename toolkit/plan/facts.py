@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from toolkit.catalog.configs import ModelInfo
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, UsageError
 
 DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "bf16"}
 # Tensors a quantized checkpoint adds beside its weights: not parameters of the model.
@@ -43,12 +45,15 @@ BOOKKEEPING = (
     ".output_scale",
     ".k_scale",
     ".v_scale",
+    ".weight_scale_inv",  # block-quantized FP8 (Qwen3-*-FP8, DeepSeek-V3): one scale per block
+    "_scales",  # MXFP4 (gpt-oss): one E8M0 scale per 32 values
 )
 PACKED = (".qweight", ".weight_packed")  # int32 words, each holding 32 / bits values
+MXFP4_BLOCKS = "_blocks"  # MXFP4 (gpt-oss): bytes, each holding two 4-bit values
 FLOAT8 = ("F8_E4M3", "F8_E5M2")
 KNOWN = (
     "awq, gptq (4-bit), compressed-tensors (4-bit pack-quantized or 8-bit float-quantized), "
-    "fbgemm_fp8 and fp8"
+    "fbgemm_fp8, fp8 and mxfp4"
 )
 
 # name -> (safetensors dtype, shape)
@@ -88,6 +93,7 @@ def from_config(config: dict[str, Any], tensors: Tensors) -> ModelInfo:
         {
             "params_b": params / 1e9,
             "layers": text["num_hidden_layers"],
+            "heads": heads,  # not hidden / head_dim: Qwen3 and Gemma 2 differ
             "kv_heads": text.get("num_key_value_heads") or heads,
             "head_dim": text.get("head_dim") or hidden // heads,
             "hidden": hidden,
@@ -113,6 +119,8 @@ def count(
         elements = math.prod(shape)
         if bits and name.endswith(PACKED):
             params += elements * (32 // bits)
+        elif bits is not None and dtype == "U8" and name.endswith(MXFP4_BLOCKS):
+            params += elements * 2
         elif dtype in FLOAT8:
             params += elements
         else:
@@ -134,6 +142,8 @@ def _scheme(config: dict[str, Any]) -> tuple[str | None, int]:
             return "int4", bits
     elif method in ("fbgemm_fp8", "fp8"):
         return "fp8", 0
+    elif method == "mxfp4":  # 4.25 bits a value with its scales: the plan's 4-bit width
+        return "int4", 0
     elif method == "compressed-tensors":
         groups = (quant.get("config_groups") or {}).values()
         weights = {
@@ -181,19 +191,21 @@ def _safetensors_header(path: Path) -> Tensors:
 
 def _from_hub(repo: str, revision: str | None) -> tuple[dict[str, Any], Tensors]:
     try:
-        from huggingface_hub import get_safetensors_metadata, hf_hub_download
-
+        from huggingface_hub import constants, get_safetensors_metadata, hf_hub_download
+    except ImportError:
+        raise ToolkitError(
+            "reading a Hugging Face repo needs huggingface_hub; pip install "
+            "huggingface_hub, or point --model at a local directory."
+        ) from None
+    if not offline(constants.HF_HUB_OFFLINE):
+        model_info(repo, revision, constants.ENDPOINT)  # unreachable: one sentence, no retries
+    try:
         config = json.loads(
             Path(hf_hub_download(repo, "config.json", revision=revision)).read_text(
                 encoding="utf-8"
             )
         )
         metadata = get_safetensors_metadata(repo, revision=revision)
-    except ImportError:
-        raise ToolkitError(
-            "reading a Hugging Face repo needs huggingface_hub; pip install "
-            "huggingface_hub, or point --model at a local directory."
-        ) from None
     except Exception as exc:
         raise ToolkitError(
             f"cannot read {repo} from the Hugging Face Hub "
@@ -204,3 +216,173 @@ def _from_hub(repo: str, revision: str | None) -> tuple[dict[str, Any], Tensors]
     for file in metadata.files_metadata.values():
         tensors.update({k: (t.dtype, list(t.shape)) for k, t in file.tensors.items()})
     return config, tensors
+
+
+HUB_TIMEOUT_S = 5.0  # one request to the Hub before its client, which retries for ~24 s
+
+
+def offline(imported: bool) -> bool:
+    """HF_HUB_OFFLINE as huggingface_hub read it at import, or as the environment says now."""
+    now = os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+    return imported or now
+
+
+# What `toolkit add` reads from a checkpoint: every fact a config needs, none asked of the user.
+DTYPE_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1}
+DTYPE_BYTES |= {"U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1}
+# RoPE types whose `factor` stretches max_position_embeddings (vLLM's _get_and_verify_max_len:
+# YaRN, Llama 3 and LongRoPE leave it already scaled).
+STRETCHING_ROPE = ("linear", "dynamic")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint's facts: from config.json, and its safetensors headers where there are any."""
+
+    architecture: str
+    model_type: str
+    info: ModelInfo
+    quantization: str | None  # e.g. "fp8 block 128x128", "awq 4-bit"; None when unquantized
+    params_by_dtype: dict[str, int]  # safetensors dtype -> parameters (empty: estimated)
+    total_bytes: int  # of the tensors the headers declare (0: no headers)
+    tied_embeddings: bool
+    experts: int | None  # routed experts per MoE layer
+    experts_per_token: int | None
+    vision: bool
+    rope: str | None  # the RoPE scaling type, where the config sets one
+    counted: bool  # parameters counted from the headers (else estimated from config.json)
+    config: dict[str, Any] = field(default_factory=dict, repr=False)  # config.json itself
+
+
+def checkpoint(config: dict[str, Any], tensors: Tensors) -> Checkpoint:
+    """The facts of a checkpoint: config.json and its tensors (none: estimated from shapes)."""
+    text = config.get("text_config") or config.get("llm_config") or config
+    architectures = config.get("architectures") or []
+    quant = config.get("quantization_config") or {}
+    info = from_config(config, tensors) if tensors else _estimated(config, text)
+    max_context, rope = _context(text)
+    if max_context:
+        info = info.model_copy(update={"max_position": max_context})
+    by_dtype: dict[str, int] = {}
+    total = 0
+    for dtype, shape in tensors.values():
+        by_dtype[dtype] = by_dtype.get(dtype, 0) + math.prod(shape)
+        total += math.prod(shape) * DTYPE_BYTES.get(dtype, 2)
+    experts = _experts(text)
+    return Checkpoint(
+        architecture=str(architectures[0]) if architectures else "",
+        model_type=str(config.get("model_type") or ""),
+        info=info,
+        quantization=_quantization(quant) if quant.get("quant_method") else None,
+        params_by_dtype=dict(sorted(by_dtype.items())),
+        total_bytes=total,
+        tied_embeddings=bool(
+            config.get("tie_word_embeddings", text.get("tie_word_embeddings", False))
+        ),
+        experts=int(experts) if experts else None,
+        experts_per_token=text.get("num_experts_per_tok") or text.get("experts_per_token"),
+        vision=bool(config.get("vision_config")),
+        rope=rope,
+        counted=bool(tensors),
+        config=config,
+    )
+
+
+def _experts(text: dict[str, Any]) -> int:
+    """Routed experts per MoE layer (Qwen3 MoE, DeepSeek, Mixtral / gpt-oss name them apart)."""
+    found = text.get("num_experts") or text.get("n_routed_experts") or text.get("num_local_experts")
+    return int(found or 0)
+
+
+def _quantization(quant: dict[str, Any]) -> str:
+    """'fp8 block 128x128', 'awq 4-bit', 'mxfp4'."""
+    block = quant.get("weight_block_size")
+    if quant.get("quant_method") == "fp8" and block:
+        return "fp8 block " + "x".join(map(str, block))
+    return _describe(quant)
+
+
+def _context(text: dict[str, Any]) -> tuple[int | None, str | None]:
+    """The longest context vLLM derives from the config, and the RoPE scaling type."""
+    longest = text.get("max_position_embeddings")
+    scaling = text.get("rope_scaling") or text.get("rope_parameters") or {}
+    rope = scaling.get("rope_type") or scaling.get("type") if isinstance(scaling, dict) else None
+    factor = scaling.get("factor") if isinstance(scaling, dict) else None
+    if longest and rope in STRETCHING_ROPE and factor:
+        longest = int(longest * factor)
+    return longest, rope if rope and rope != "default" else None
+
+
+def _estimated(config: dict[str, Any], text: dict[str, Any]) -> ModelInfo:
+    """ModelInfo from config.json alone (a folder or repo without safetensors headers): the
+    language model's parameters from its shapes (attention, MLP or every expert, embeddings),
+    a decoder as Llama, Qwen and Mistral lay it out; a vision tower is not counted."""
+    hidden, layers = text["hidden_size"], text["num_hidden_layers"]
+    heads = text["num_attention_heads"]
+    kv = text.get("num_key_value_heads") or heads
+    head_dim = text.get("head_dim") or hidden // heads
+    attention = hidden * head_dim * (2 * heads + 2 * kv)
+    experts = _experts(text)
+    if experts:
+        width = text.get("moe_intermediate_size") or text["intermediate_size"]
+        mlp = experts * 3 * hidden * width + experts * hidden
+    else:
+        mlp = 3 * hidden * text["intermediate_size"]
+    vocab = text.get("vocab_size") or 0
+    tied = config.get("tie_word_embeddings", text.get("tie_word_embeddings", False))
+    params = layers * (attention + mlp + 2 * hidden) + vocab * hidden * (1 if tied else 2)
+    weights, _ = _scheme(config)
+    dtype = config.get("torch_dtype") or config.get("dtype") or text.get("torch_dtype")
+    unquantized = vocab * hidden * (1 if tied else 2) if weights else 0
+    return ModelInfo.model_validate(
+        {
+            "params_b": params / 1e9,
+            "layers": layers,
+            "heads": heads,
+            "kv_heads": kv,
+            "head_dim": head_dim,
+            "hidden": hidden,
+            "intermediate": text.get("intermediate_size"),
+            "vocab": vocab or None,
+            "max_position": text.get("max_position_embeddings"),
+            "weights": weights or DTYPES.get(str(dtype), "bf16"),
+            "unquantized_b": unquantized / 1e9,
+        }
+    )
+
+
+def local_checkpoint(path: Path) -> Checkpoint:
+    """A local model folder: config.json, and the headers of its safetensors files if any."""
+    config = _json(path / "config.json")
+    tensors: Tensors = {}
+    for file in sorted(path.glob("*.safetensors")):
+        tensors.update(_safetensors_header(file))
+    return checkpoint(config, tensors)
+
+
+def model_info(repo: str, revision: str | None, endpoint: str) -> dict[str, Any]:
+    """The Hub's model info, in one request without retries; refusals as one sentence."""
+    import httpx
+
+    url = f"{endpoint.rstrip('/')}/api/models/{repo}/revision/{revision or 'main'}"
+    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
+
+    try:
+        response = httpx.get(url, headers=build_hf_headers(), timeout=HUB_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        raise ToolkitError(
+            f"cannot reach the Hugging Face Hub at {endpoint} ({type(exc).__name__}); check "
+            "the network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to read the local cache."
+        ) from None
+    if response.status_code in (401, 403, 404):  # the Hub answers 401 for a missing repo too
+        at = f" at revision {revision}" if revision else ""
+        raise UsageError(
+            f"{repo}{at} is not a model on {endpoint} that this client may read; check the "
+            "name (org/name[@revision]), or set HF_TOKEN for a private or gated repo."
+        )
+    if response.status_code != 200:
+        raise ToolkitError(
+            f"the Hub at {endpoint} answered {response.status_code} for {repo}; try again later."
+        )
+    data: dict[str, Any] = response.json()
+    return data
