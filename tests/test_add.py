@@ -349,7 +349,7 @@ def test_refusals(tmp_path: Path, run: Run) -> None:
         ),
         ("add", str(folder), "--catalog", str(tmp_path)): (
             f"vLLM {supported().vllm} cannot serve NoSuchForCausalLM "
-            "(configs/vllm-architectures.json); add a checkpoint of an architecture it lists, "
+            "(configs/vllm-facts.json); add a checkpoint of an architecture it lists, "
             "or add the folder with --backend transformers."
         ),
         ("add", "ollama:x:1", "--name", "Bad", "--catalog", str(tmp_path)): (

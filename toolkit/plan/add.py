@@ -191,7 +191,7 @@ def _backend(source: Source, checkpoint: Checkpoint | None) -> str:
     what = checkpoint.architecture or "a config.json without architectures"
     other = ", or add the folder with --backend transformers" if source.kind == "local" else ""
     raise UsageError(
-        f"vLLM {vllm.vllm} cannot serve {what} (configs/vllm-architectures.json); add a "
+        f"vLLM {vllm.vllm} cannot serve {what} (configs/vllm-facts.json); add a "
         f"checkpoint of an architecture it lists{other}."
     )
 
@@ -228,7 +228,8 @@ def _fit(
     if context is None:  # the model's own context is a default: cap it where the KV cache ends
         for n, result in plans:
             capped = result.max_context_tokens // CONTEXT_STEP * CONTEXT_STEP
-            if result.per_gpu.kv_cache_gib > 0 and capped >= CONTEXT_STEP:
+            kv_cache = result.per_gpu.kv_cache_gib  # None where the KV shape is unknown
+            if kv_cache is not None and kv_cache > 0 and capped >= CONTEXT_STEP:
                 return n, capped, _plan(catalog, source, checkpoint, n, capped, gpu_memory)
     n, result = plans[0] if gpu_count is not None else plans[-1]
     raise ToolkitError(

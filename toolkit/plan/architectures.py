@@ -1,6 +1,6 @@
-"""Which architectures the pinned vLLM serves: configs/vllm-architectures.json, generated from
-vLLM's own model registry by scripts/vllm_architectures.py (tests/test_add.py keeps its version
-in step with the vLLM backend's image)."""
+"""Which architectures the pinned vLLM serves: the `architectures` of configs/vllm-facts.json,
+generated from vLLM's own model registry by scripts/make-vllm-facts.py (tests/test_vllm_args.py
+regenerates it and compares)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from toolkit.paths import data_root
 
-FILE = "vllm-architectures.json"
+FILE = "vllm-facts.json"
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,9 @@ class Supported:
 
 @functools.cache
 def supported() -> Supported:
-    """The pinned vLLM's architectures (text generation and multimodal)."""
+    """The pinned vLLM's architectures that generate text (text generation and multimodal)."""
     data = json.loads((data_root() / "configs" / FILE).read_text(encoding="utf-8"))
-    return Supported(data["vllm"], frozenset(data["text"]), frozenset(data["multimodal"]))
+    groups = data["architectures"]
+    return Supported(
+        data["version"], frozenset(groups["text_generation"]), frozenset(groups["multimodal"])
+    )
