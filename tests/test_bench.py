@@ -52,7 +52,7 @@ def bench(run: Run, tmp_path: Path, answer: Answer, *args: str) -> dict[str, Any
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
-    assert doc["schema"] == "toolkit-bench/1"
+    assert doc["schema"] == "toolkit-bench/2"
     [level] = doc["levels"]
     return dict(level)
 
@@ -210,3 +210,44 @@ def test_ollama_counts_come_from_eval_count(run: Run, tmp_path: Path) -> None:
     assert level["output_tokens"] == 2 * 282
     assert level["prompt_tokens"] == 2 * 26
     assert level["server_tpot_ms"]["p50"] == pytest.approx(4535.599 / 282, abs=0.01)
+
+
+FAST = sse(ROLE, chunk({"content": "Hi"}, "stop"), usage(1), "[DONE]")
+
+
+def test_a_poisson_run_on_schedule_does_not_warn(run: Run, tmp_path: Path) -> None:
+    """Seed 0's Poisson schedule holds 387 arrivals in 2 s at 200/s (193.6/s): fewer answers
+    than 200/s asks for, but every one sent on time."""
+    answer = Answer(chunks=FAST, content_type="text/event-stream")
+    level = bench(
+        run, tmp_path, answer, "--rate", "200", "--poisson", "--duration", "2",
+        "--requests", "100000",
+    )  # fmt: skip
+    assert level["requests"] == 387
+    assert level["schedule_rate"] == pytest.approx(193.587, abs=0.01)
+    assert level["send_rate"] >= 0.95 * level["schedule_rate"]
+    assert level["warnings"] == []
+
+
+def test_a_short_level_with_slow_answers_does_not_warn(run: Run, tmp_path: Path) -> None:
+    """16 requests at 5.51/s whose answers take 0.3 s: the answers end after the schedule, so
+    completed / (first send to last answer) is below the rate, yet every send was on time."""
+    events = sse(ROLE, chunk({"content": "Hi"}), chunk({"content": "!"}, "stop"), usage(2))
+    answer = Answer(chunks=events, content_type="text/event-stream", pause=PAUSE)
+    level = bench(run, tmp_path, answer, "--rate", "5.51", "--requests", "16")
+    assert level["requests_per_s"] < 0.99 * 5.51  # what the old warning judged by
+    assert level["send_rate"] == pytest.approx(5.51, rel=0.05)
+    assert level["warnings"] == []
+
+
+def test_a_client_that_cannot_keep_up_warns(run: Run, tmp_path: Path) -> None:
+    """300 sends in 3 ms: no Python client sends that fast, so the sends fall behind."""
+    answer = Answer(chunks=FAST, content_type="text/event-stream")
+    level = bench(run, tmp_path, answer, "--rate", "100000", "--requests", "300")
+    assert level["send_rate"] < 0.95 * level["schedule_rate"]
+    [warning] = level["warnings"]
+    assert warning == (
+        f"sent {level['send_rate']:g} req/s of the {level['schedule_rate']:g} scheduled: the "
+        "client fell behind the schedule (latencies count from the schedule, so they include "
+        "the delay)."
+    )

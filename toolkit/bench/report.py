@@ -17,9 +17,13 @@ from toolkit.bench.load import Settings
 from toolkit.bench.runner import LevelRun, Target
 from toolkit.protocols.measure import Result
 
-SCHEMA = "toolkit-bench/1"
+SCHEMA = "toolkit-bench/2"
 SAMPLES = 2000  # raw values kept per distribution, for the HTML histograms
 CEILING_SHARE = 0.8  # a level above this share of the client's ceiling carries a warning
+# An open-loop level kept to its schedule when it sent at >= this share of the schedule's own
+# rate and its p99 schedule lag stayed under LAG_LIMIT_MS.
+SEND_SHARE = 0.95
+LAG_LIMIT_MS = 50.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -77,6 +81,7 @@ def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None)
     in_tokens = sum(r.prompt_tokens or 0 for r in ok)
     seconds = run.duration or math.inf
     starts = sorted(r.started for r in run.results)
+    planned = sorted(r.scheduled for r in run.results)
     level: dict[str, Any] = {
         "load": run.level.as_dict(),
         "requests": len(run.results),
@@ -86,9 +91,7 @@ def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None)
         "error_examples": {r.error: r.detail for r in run.results if r.error},
         "duration_s": round(run.duration, 3),
         "requests_per_s": round(len(ok) / seconds, 3),
-        "send_rate": round((len(starts) - 1) / (starts[-1] - starts[0]), 3)
-        if len(starts) > 1 and starts[-1] > starts[0]
-        else None,
+        "send_rate": _rate(starts),
         "schedule_lag_ms": stats(lag),
         "ttft_ms": stats(ttft),
         "itl_ms": stats(itl),
@@ -107,6 +110,7 @@ def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None)
     }
     if run.level.rate is not None:
         level["target_rate"] = run.level.rate
+        level["schedule_rate"] = _rate(planned)
     if settings.slo:
         good = sum(_meets(r, settings.slo) for r in ok)
         level["goodput"] = {
@@ -127,14 +131,35 @@ def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None)
     return level
 
 
+def _rate(times: list[float]) -> float | None:
+    """Events per second between the first and the last of these sorted times."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return None
+    return round((len(times) - 1) / (times[-1] - times[0]), 3)
+
+
+def _behind(level: dict[str, Any]) -> str | None:
+    """Why an open-loop level did not keep to its schedule, judged by when its requests went
+    out (not by when answers came back: a slow server does not delay an open-loop send)."""
+    planned, sent = level.get("schedule_rate"), level["send_rate"]
+    lag = (level["schedule_lag_ms"] or {}).get("p99", 0.0)
+    if planned and sent is not None and sent < SEND_SHARE * planned:
+        reason = f"sent {sent:g} req/s of the {planned:g} scheduled"
+    elif lag > LAG_LIMIT_MS:
+        reason = f"schedule lag p99 {lag:g} ms is over {LAG_LIMIT_MS:g} ms"
+    else:
+        return None
+    return (
+        f"{reason}: the client fell behind the schedule "
+        "(latencies count from the schedule, so they include the delay)."
+    )
+
+
 def _warnings(level: dict[str, Any], ceiling: dict[str, Any] | None) -> list[str]:
     warnings = []
-    target = level.get("target_rate")
-    if target and level["requests_per_s"] < 0.99 * target:
-        warnings.append(
-            f"achieved {level['requests_per_s']:g} req/s of the {target:g} asked: the server "
-            "or the client fell behind the schedule (latencies count from the schedule)."
-        )
+    behind = _behind(level) if level.get("target_rate") else None
+    if behind:
+        warnings.append(behind)
     if ceiling:
         for key, unit in (("requests_per_s", "req/s"), ("output_tokens_per_s", "tokens/s")):
             if ceiling.get(key) and level[key] > CEILING_SHARE * ceiling[key]:
