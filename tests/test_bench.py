@@ -216,15 +216,16 @@ FAST = sse(ROLE, chunk({"content": "Hi"}, "stop"), usage(1), "[DONE]")
 
 
 def test_a_poisson_run_on_schedule_does_not_warn(run: Run, tmp_path: Path) -> None:
-    """Seed 0's Poisson schedule holds 387 arrivals in 2 s at 200/s (193.6/s): fewer answers
-    than 200/s asks for, but every one sent on time."""
+    """Seed 0's Poisson schedule holds 132 arrivals in 3 s at 50/s (43.9/s between the first and
+    the last): fewer than 50/s asks for, by chance, yet every one sent on time."""
     answer = Answer(chunks=FAST, content_type="text/event-stream")
     level = bench(
-        run, tmp_path, answer, "--rate", "200", "--poisson", "--duration", "2",
+        run, tmp_path, answer, "--rate", "50", "--poisson", "--duration", "3",
         "--requests", "100000",
     )  # fmt: skip
-    assert level["requests"] == 387
-    assert level["schedule_rate"] == pytest.approx(193.587, abs=0.01)
+    assert level["requests"] == 132
+    assert level["schedule_rate"] == pytest.approx(43.871, abs=0.01)
+    assert level["requests_per_s"] < 0.95 * 50  # what the old warning judged by
     assert level["send_rate"] >= 0.95 * level["schedule_rate"]
     assert level["warnings"] == []
 
@@ -251,3 +252,71 @@ def test_a_client_that_cannot_keep_up_warns(run: Run, tmp_path: Path) -> None:
         "client fell behind the schedule (latencies count from the schedule, so they include "
         "the delay)."
     )
+
+
+# A fixed service time of 0.3 s: three chunks 0.15 s apart.
+SERVICE = Answer(
+    chunks=sse(ROLE, chunk({"content": "Hi"}, "stop"), usage(1)),
+    content_type="text/event-stream",
+    pause=PAUSE / 2,
+)
+
+
+def test_closed_loop_client_wait_is_near_zero_within_the_connections(
+    run: Run, tmp_path: Path
+) -> None:
+    level = bench(run, tmp_path, SERVICE, "--concurrency", "2", "--requests", "6")
+    assert level["client_wait_ms"]["p99"] < 50
+    assert level["e2e_ms"]["p50"] >= PAUSE * 1000
+
+
+def test_closed_loop_client_wait_grows_past_the_connections(run: Run, tmp_path: Path) -> None:
+    """4 requests in flight over 2 connections: two always wait in the client. aiohttp's pool
+    is not first come, first served (a worker whose answer ended takes its freed connection
+    again before an older waiter wakes), so two requests wait out the whole run rather than
+    each waiting one service time: the figure shows that too."""
+    level = bench(
+        run, tmp_path, SERVICE, "--concurrency", "4", "--connections", "2", "--requests", "8"
+    )
+    wait = level["client_wait_ms"]
+    assert wait["max"] >= 2 * PAUSE * 1000  # waited through several 0.3 s answers
+    assert wait["mean"] >= 0.5 * PAUSE * 1000
+    # the wait is inside the latency: from due to answered
+    assert level["e2e_ms"]["max"] >= wait["max"] + 0.9 * PAUSE * 1000
+
+
+def test_open_loop_client_wait_under_and_past_capacity(run: Run, tmp_path: Path) -> None:
+    """Two connections and 0.3 s answers hold 6.7 requests/s: at 4/s nothing waits, at 20/s
+    the sends queue in the client, the wait grows request by request, and the level warns."""
+    under = bench(run, tmp_path, SERVICE, "--rate", "4", "--connections", "2", "--requests", "8")
+    assert under["client_wait_ms"]["p99"] < 50
+    assert under["warnings"] == []
+    past = bench(run, tmp_path, SERVICE, "--rate", "20", "--connections", "2", "--requests", "10")
+    # the 10th request is due at 0.45 s and sent at 1.2 s, after four rounds of two
+    assert past["client_wait_ms"]["max"] >= 0.6 * 1000
+    assert past["schedule_lag_ms"]["p99"] < 50  # the scheduler kept time; the connections did not
+    assert past["send_rate"] < 0.95 * past["schedule_rate"]
+    assert past["warnings"][0].startswith(f"sent {past['send_rate']:g} req/s of the ")
+
+
+def test_the_table_shows_the_client_wait(run: Run, tmp_path: Path) -> None:
+    answers = {("GET", "/v1/models"): MODELS, ("POST", "/v1/chat/completions"): SERVICE}
+    with ScriptedServer(answers) as server:
+        result = run(
+            "bench", "--url", server.url, "--protocol", "openai-text", "--model", "m",
+            "--requests", "4", "--warmup", "0", "--concurrency", "2", "--connections", "1",
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    header, row = result.stdout.splitlines()[:2]
+    column = header.index("CLIENT_WAIT P50/P99 MS")
+    wait = row[column:].split()[0]
+    assert float(wait.split("/")[1]) >= 0.8 * PAUSE * 1000  # the second request waited
+
+
+def test_connections_below_one_are_refused(run: Run) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run(
+        "bench", "--url", url, "--protocol", "openai-text", "--model", "m", "--connections", "0"
+    )
+    assert result.exit_code == 2
+    assert result.stderr == "error: --connections must be at least 1, e.g. --connections 8.\n"

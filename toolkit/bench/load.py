@@ -58,6 +58,7 @@ class Settings:
     sizes: tuple[str, ...] = ("64x64",)
     seed: int = 0
     timeout: float = 600.0
+    connections: int | None = None  # the client's connection cap; None: the level's concurrency
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -87,6 +88,11 @@ def check_load(
         raise UsageError("--requests must be at least 1, e.g. --requests 100.")
     if duration is not None and duration <= 0:
         raise UsageError("--duration must be above 0 seconds, e.g. --duration 60.")
+
+
+def check_connections(connections: int | None) -> None:
+    if connections is not None and connections < 1:
+        raise UsageError("--connections must be at least 1, e.g. --connections 8.")
 
 
 def parse_slo(text: str | None) -> dict[str, float]:

@@ -92,7 +92,8 @@ class Runner:
 
     async def level(self, level: Level, label: str) -> LevelRun:
         count, duration = self.bound()
-        connections = level.concurrency or 0  # 0: aiohttp's "no limit", for open loops
+        # 0: aiohttp's "no limit", for open loops unless --connections caps them
+        connections = self.settings.connections or level.concurrency or 0
         async with session(connections, self.settings.timeout, self.target.api_key) as http:
             before = await self._metrics(http)
             t0 = time.perf_counter()

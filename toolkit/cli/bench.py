@@ -35,6 +35,12 @@ from toolkit.protocols import Protocol
     type=int,
     help="Closed loop: requests in flight (with --sweep: at saturation).  [default: 1; 32]",
 )
+@click.option(
+    "--connections",
+    type=int,
+    help="Cap the client's connections; requests beyond it wait in the client.  "
+    "[default: the concurrency; no cap with --rate]",
+)
 @click.option("--sweep", is_flag=True, help="Find saturation, then step rates between idle and it.")
 @click.option(
     "--sweep-steps", default=4, show_default=True, help="Rates between idle and saturation."
@@ -105,11 +111,19 @@ def _endpoint(
 
 
 def _settings(options: dict[str, Any]) -> Any:
-    from toolkit.bench.load import Level, Settings, check_load, load_dataset, parse_slo
+    from toolkit.bench.load import (
+        Level,
+        Settings,
+        check_connections,
+        check_load,
+        load_dataset,
+        parse_slo,
+    )
     from toolkit.bench.runner import SWEEP_CONCURRENCY
 
     o = options
     check_load(o["rate"], o["concurrency"], o["sweep"], o["requests"], o["duration"])
+    check_connections(o["connections"])
     slo = parse_slo(o["slo"])
     if o["dataset"]:
         load_dataset(o["dataset"])
@@ -133,6 +147,7 @@ def _settings(options: dict[str, Any]) -> Any:
         sizes=tuple(o["sizes"]) or ("64x64",),
         seed=o["seed"],
         timeout=o["timeout"],
+        connections=o["connections"],
     )
 
 

@@ -22,7 +22,8 @@ class Result:
     """What one request did. Times are seconds on the run's clock."""
 
     scheduled: float
-    started: float = 0.0
+    started: float = 0.0  # the client began the send (left its scheduler)
+    sent: float | None = None  # the request's headers went on the wire (after any connection wait)
     first: float | None = None  # first content chunk
     chunks: list[float] = field(default_factory=list)  # arrival of every content chunk
     end: float = 0.0
