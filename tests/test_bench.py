@@ -73,16 +73,45 @@ def test_ttft_waits_for_content_not_the_role_only_first_chunk(run: Run, tmp_path
     assert level["output_tokens"] == 6
 
 
-def test_a_reasoning_chunk_is_the_first_token(run: Run, tmp_path: Path) -> None:
+def test_a_reasoning_stream_reports_both_ttfts(run: Run, tmp_path: Path) -> None:
+    """Reasoning one pause after the role chunk, more of it, then the answer: TTFT to any token
+    and TTFT to the first content, in the JSON and as two columns of the table."""
     events = sse(
-        ROLE, chunk({"reasoning_content": "Hmm"}), chunk({"content": "Hi"}, "stop"), usage(2)
+        ROLE,
+        chunk({"reasoning_content": "Hmm"}),
+        chunk({"reasoning_content": ", well"}),
+        chunk({"content": "Hi"}, "stop"),
+        usage(3),
     )
-    level = bench(
-        run, tmp_path, Answer(chunks=events, content_type="text/event-stream", pause=PAUSE)
-    )
-    # reasoning came one pause after the role chunk, the answer two pauses after it
+    answer = Answer(chunks=events, content_type="text/event-stream", pause=PAUSE)
+    answers = {("GET", "/v1/models"): MODELS, ("POST", "/v1/chat/completions"): answer}
+    out = tmp_path / "result.json"
+    with ScriptedServer(answers) as server:
+        result = run(
+            "bench", "--url", server.url, "--protocol", "openai-text", "--model", "m",
+            "--requests", "2", "--warmup", "0", "--json", str(out),
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [level] = json.loads(out.read_text())["levels"]
     assert PAUSE * 1000 <= level["ttft_ms"]["p50"] < 2 * PAUSE * 1000
+    assert 3 * PAUSE * 1000 <= level["ttft_content_ms"]["p50"] < 4 * PAUSE * 1000
     assert level["errors"] == {}
+    header, row = result.stdout.splitlines()[:2]
+    for name, low in (("TTFT_ANY", 1), ("TTFT_CONTENT", 3)):
+        p50 = float(row[header.index(f"{name} P50/P99 MS") :].split()[0].split("/")[0])
+        assert low * PAUSE * 1000 <= p50 < (low + 1) * PAUSE * 1000
+
+
+def test_without_reasoning_the_table_has_one_ttft(run: Run, tmp_path: Path) -> None:
+    answers = {("GET", "/v1/models"): MODELS, ("POST", "/v1/chat/completions"): SERVICE}
+    with ScriptedServer(answers) as server:
+        result = run(
+            "bench", "--url", server.url, "--protocol", "openai-text", "--model", "m",
+            "--requests", "1", "--warmup", "0",
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    header = result.stdout.splitlines()[0]
+    assert " TTFT P50/P99 MS " in header and "TTFT_CONTENT" not in header
 
 
 def test_usage_only_in_the_last_chunk_counts_the_tokens(run: Run, tmp_path: Path) -> None:
