@@ -59,6 +59,8 @@ class Settings:
     seed: int = 0
     timeout: float = 600.0
     connections: int | None = None  # the client's connection cap; None: the level's concurrency
+    shared_prefix: tuple[int, int] | None = None  # (system prompts, questions each)
+    prefix_tokens: int = 1024  # the length of each shared system prompt
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -135,6 +137,41 @@ def synthetic_messages(prompt_tokens: int, index: int) -> list[dict[str, Any]]:
     """A prompt of about `prompt_tokens` tokens; the number in front defeats prefix caching."""
     words = _FILLER * max(prompt_tokens - 4, 1)
     return [{"role": "user", "content": f"{index}:{words}"}]
+
+
+def parse_shared_prefix(text: str | None, prefix_tokens: int) -> tuple[int, int] | None:
+    """`4:16` -> (4, 16): 4 system prompts, 16 questions asked under each."""
+    if text is None:
+        return None
+    if prefix_tokens < 1:
+        raise UsageError("--prefix-tokens must be at least 1, e.g. --prefix-tokens 1024.")
+    prompts, _, questions = text.partition(":")
+    try:
+        found = int(prompts), int(questions)
+        if min(found) < 1:
+            raise ValueError
+    except ValueError:
+        raise UsageError(
+            f"--shared-prefix {text} is not PROMPTS:QUESTIONS; give two whole numbers of at "
+            "least 1, e.g. --shared-prefix 4:16."
+        ) from None
+    return found
+
+
+def shared_prefix_messages(
+    shared: tuple[int, int], prefix_tokens: int, prompt_tokens: int, index: int
+) -> list[dict[str, Any]]:
+    """Request `index` of the shared-prefix load: the system prompts take turns (request i asks
+    under prompt i mod N), each asking its M questions in order, then all over again.
+
+    Each system prompt starts with its own number, so two prompts share no cached block; each
+    question starts with its own, so only the system prompt is common."""
+    prompts, questions = shared
+    prompt, question = index % prompts, (index // prompts) % questions
+    return [
+        {"role": "system", "content": f"prompt {prompt}:{_FILLER * max(prefix_tokens - 4, 1)}"},
+        {"role": "user", "content": f"question {question}:{_FILLER * max(prompt_tokens - 4, 1)}"},
+    ]
 
 
 def load_dataset(path: str) -> list[list[dict[str, Any]]]:

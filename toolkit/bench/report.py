@@ -263,7 +263,7 @@ def table(doc: dict[str, Any]) -> str:
                 f"server ({_load(level)}): ttft mean {_fmt(server['ttft_ms']['mean'])} ms, "
                 f"queue mean {_fmt(server['queue_ms']['mean'])} ms, "
                 f"{server['generation_tokens']} tokens generated "
-                f"(client counted {level['output_tokens']})"
+                f"(client counted {level['output_tokens']})" + _hit_rate(server)
             )
         for size, figures in (level.get("images") or {}).items():
             lines.append(f"images {size}: {figures['images_per_s']:g}/s")
@@ -274,6 +274,16 @@ def table(doc: dict[str, Any]) -> str:
             f"tokenizer check: {check['matches']}/{check['checked']} answers match usage exactly"
         )
     return "\n".join(lines)
+
+
+def _hit_rate(server: dict[str, Any]) -> str:
+    rate = server["prefix_cache_hit_rate"]
+    if rate is None:
+        return ""
+    return (
+        f", prefix cache hit rate {100 * rate:.1f} % "
+        f"({server['prefix_cache_hits']}/{server['prefix_cache_queries']} prompt tokens)"
+    )
 
 
 def _load(level: dict[str, Any]) -> str:

@@ -18,7 +18,14 @@ import aiohttp
 
 from toolkit.bench import metrics
 from toolkit.bench.client import send, session
-from toolkit.bench.load import Level, Settings, arrivals, load_dataset, synthetic_messages
+from toolkit.bench.load import (
+    Level,
+    Settings,
+    arrivals,
+    load_dataset,
+    shared_prefix_messages,
+    synthetic_messages,
+)
 from toolkit.errors import ToolkitError
 from toolkit.protocols import spec
 from toolkit.protocols.measure import Result
@@ -67,6 +74,10 @@ class Runner:
         s = self.settings
         if self.dataset:
             messages = self.dataset[index % len(self.dataset)]
+        elif s.shared_prefix:
+            messages = shared_prefix_messages(
+                s.shared_prefix, s.prefix_tokens, s.prompt_tokens, index
+            )
         else:
             messages = synthetic_messages(s.prompt_tokens, index)
         size = s.sizes[index % len(s.sizes)]

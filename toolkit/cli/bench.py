@@ -50,6 +50,14 @@ from toolkit.protocols import Protocol
 @click.option("--warmup", default=2, show_default=True, help="Uncounted requests before the run.")
 @click.option("--prompt-tokens", default=128, show_default=True, help="Synthetic prompt length.")
 @click.option("--output-tokens", default=128, show_default=True, help="max_tokens of each request.")
+@click.option(
+    "--shared-prefix",
+    metavar="N:M",
+    help="N system prompts of --prefix-tokens, M questions each, taking turns (prefix caching).",
+)
+@click.option(
+    "--prefix-tokens", default=1024, show_default=True, help="Length of each shared system prompt."
+)
 @click.option("--dataset", metavar="FILE", help='JSONL of {"messages": [...]} chats as prompts.')
 @click.option("--ignore-eos", is_flag=True, help="Ask vLLM for exactly --output-tokens tokens.")
 @click.option("--slo", help="Goodput limits, e.g. ttft=500ms,tpot=50ms (keys: ttft itl tpot e2e).")
@@ -117,6 +125,7 @@ def _settings(options: dict[str, Any]) -> Any:
         check_connections,
         check_load,
         load_dataset,
+        parse_shared_prefix,
         parse_slo,
     )
     from toolkit.bench.runner import SWEEP_CONCURRENCY
@@ -124,6 +133,9 @@ def _settings(options: dict[str, Any]) -> Any:
     o = options
     check_load(o["rate"], o["concurrency"], o["sweep"], o["requests"], o["duration"])
     check_connections(o["connections"])
+    shared = parse_shared_prefix(o["shared_prefix"], o["prefix_tokens"])
+    if shared and o["dataset"]:
+        raise UsageError("--shared-prefix makes its own prompts; drop --dataset.")
     slo = parse_slo(o["slo"])
     if o["dataset"]:
         load_dataset(o["dataset"])
@@ -148,6 +160,8 @@ def _settings(options: dict[str, Any]) -> Any:
         seed=o["seed"],
         timeout=o["timeout"],
         connections=o["connections"],
+        shared_prefix=shared,
+        prefix_tokens=o["prefix_tokens"],
     )
 
 
