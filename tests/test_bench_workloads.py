@@ -4,6 +4,7 @@ scripted server received them) and vLLM's prefix-cache counters read beside them
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,64 @@ def test_the_prefix_cache_hit_rate_is_the_difference_over_the_level() -> None:
     ],
 )
 def test_bad_shared_prefixes_are_refused(run: Run, args: list[str], message: str) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run("bench", "--url", url, "--protocol", "openai-text", "--model", "m", *args)
+    assert result.exit_code == 2
+    assert result.stderr == message
+
+
+def test_a_conversation_sends_its_growing_history_each_turn(run: Run, tmp_path: Path) -> None:
+    """Two slots, three turns each, 0.2 s of thinking: every turn carries the questions and
+    answers before it, so the prompt sent grows turn by turn, and a new conversation follows."""
+    answers = {("GET", "/v1/models"): MODELS, ("POST", "/v1/chat/completions"): SERVICE}
+    out = tmp_path / "r.json"
+    with ScriptedServer(answers) as server:
+        result = run(
+            "bench", "--url", server.url, "--protocol", "openai-text", "--model", "m",
+            "--requests", "8", "--warmup", "0", "--concurrency", "2", "--json", str(out),
+            "--turns", "3", "--think-time", "0.2", "--prompt-tokens", "10",
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sent = [json.loads(body)["messages"] for method, _, body in server.requests if method == "POST"]
+    assert sorted(len(m) for m in sent) == [1, 1, 1, 1, 3, 3, 5, 5]
+    for messages in sent:
+        assert [m["role"] for m in messages] == ["user", "assistant"] * (len(messages) // 2) + [
+            "user"
+        ]
+        assert all(m["content"] == "Hi" for m in messages[1::2])  # the answers streamed back
+    by_first: dict[str, list[list[dict[str, str]]]] = {}
+    for messages in sent:
+        by_first.setdefault(messages[0]["content"], []).append(messages)
+    for turns in by_first.values():  # each conversation's prompts, in the order sent
+        sizes = [len(json.dumps(m)) for m in turns]
+        assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
+        assert all(later[: len(earlier)] == earlier for earlier, later in pairwise(turns))
+    [level] = json.loads(out.read_text())["levels"]
+    assert [(t["turn"], t["completed"]) for t in level["turns"]] == [(1, 4), (2, 2), (3, 2)]
+    assert "turn 2 (c=2): 2 answered" in result.stdout
+    # the think time is not waiting in the client: a turn is due when the thinking ends
+    assert level["client_wait_ms"]["p99"] < 50
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--turns", "0"], "error: --turns must be at least 1, e.g. --turns 4.\n"),
+        (
+            ["--think-time", "-1"],
+            "error: --think-time must be 0 seconds or more, e.g. --think-time 2.\n",
+        ),
+        (
+            ["--turns", "3", "--rate", "2"],
+            "error: --turns runs each conversation in a closed loop; drop --rate and --sweep.\n",
+        ),
+        (
+            ["--turns", "3", "--shared-prefix", "2:2"],
+            "error: --turns makes its own conversations; drop --dataset and --shared-prefix.\n",
+        ),
+    ],
+)
+def test_bad_conversations_are_refused(run: Run, args: list[str], message: str) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     result = run("bench", "--url", url, "--protocol", "openai-text", "--model", "m", *args)
     assert result.exit_code == 2

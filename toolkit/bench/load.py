@@ -61,6 +61,8 @@ class Settings:
     connections: int | None = None  # the client's connection cap; None: the level's concurrency
     shared_prefix: tuple[int, int] | None = None  # (system prompts, questions each)
     prefix_tokens: int = 1024  # the length of each shared system prompt
+    turns: int = 1  # questions per conversation, each sent with the history so far
+    think_time: float = 0.0  # seconds between an answer and the next turn's question
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -137,6 +139,17 @@ def synthetic_messages(prompt_tokens: int, index: int) -> list[dict[str, Any]]:
     """A prompt of about `prompt_tokens` tokens; the number in front defeats prefix caching."""
     words = _FILLER * max(prompt_tokens - 4, 1)
     return [{"role": "user", "content": f"{index}:{words}"}]
+
+
+def check_turns(turns: int, think_time: float, rate: float | None, sweep: bool) -> None:
+    if turns < 1:
+        raise UsageError("--turns must be at least 1, e.g. --turns 4.")
+    if think_time < 0:
+        raise UsageError("--think-time must be 0 seconds or more, e.g. --think-time 2.")
+    if turns > 1 and (rate is not None or sweep):
+        raise UsageError(
+            "--turns runs each conversation in a closed loop; drop --rate and --sweep."
+        )
 
 
 def parse_shared_prefix(text: str | None, prefix_tokens: int) -> tuple[int, int] | None:

@@ -142,8 +142,23 @@ def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None)
             }
             for size in sizes
         }
+    if settings.turns > 1:
+        level["turns"] = [
+            _turn(turn, [r for r in ok if r.turn == turn]) for turn in range(settings.turns)
+        ]
     level["warnings"] = _warnings(level, ceiling)
     return level
+
+
+def _turn(turn: int, ok: list[Result]) -> dict[str, Any]:
+    """One turn's figures over every conversation: the prompt grows with the history."""
+    prompts = [r.prompt_tokens for r in ok if r.prompt_tokens is not None]
+    return {
+        "turn": turn + 1,
+        "completed": len(ok),
+        "prompt_tokens_mean": round(sum(prompts) / len(prompts), 1) if prompts else None,
+        "ttft_ms": stats([t for r in ok if (t := timings(r)["ttft"]) is not None]),
+    }
 
 
 def _rate(times: list[float]) -> float | None:
@@ -264,6 +279,12 @@ def table(doc: dict[str, Any]) -> str:
                 f"queue mean {_fmt(server['queue_ms']['mean'])} ms, "
                 f"{server['generation_tokens']} tokens generated "
                 f"(client counted {level['output_tokens']})" + _hit_rate(server)
+            )
+        for turn in level.get("turns") or []:
+            lines.append(
+                f"turn {turn['turn']} ({_load(level)}): {turn['completed']} answered, prompt "
+                f"{_fmt(turn['prompt_tokens_mean'])} tokens on average, "
+                f"ttft p50 {_fmt((turn['ttft_ms'] or {}).get('p50'))} ms"
             )
         for size, figures in (level.get("images") or {}).items():
             lines.append(f"images {size}: {figures['images_per_s']:g}/s")

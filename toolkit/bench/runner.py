@@ -174,8 +174,36 @@ class Runner:
             ):
                 await self._one(http, time.perf_counter() - t0, t0, done, label, count)
 
+        async def conversations() -> None:
+            """Each slot holds one conversation at a time: its history grows by the question
+            and the answer of every turn; after --turns turns (or a failure) a new one starts."""
+            t, s = self.target, self.settings
+            while True:
+                history: list[dict[str, Any]] = []
+                for turn in range(s.turns):
+                    if turn and s.think_time:
+                        await asyncio.sleep(s.think_time)
+                    if (count is not None and next(tickets) >= count) or (
+                        duration is not None and time.perf_counter() - t0 >= duration
+                    ):
+                        return
+                    history += synthetic_messages(s.prompt_tokens, next(self.count))
+                    size = s.sizes[0]
+                    body = spec(t.protocol).bench_body(
+                        t.model, list(history), s.output_tokens, s.ignore_eos, size
+                    )
+                    now = time.perf_counter() - t0
+                    result = await send(http, t.protocol, t.url, body, now, t0, keep_text=True)
+                    result.turn = turn
+                    done.append(result)
+                    self._report(label, done, count)
+                    if not result.ok:
+                        break
+                    history.append({"role": "assistant", "content": result.text})
+
         assert level.concurrency is not None
-        await asyncio.gather(*(worker() for _ in range(level.concurrency)))
+        slot = conversations if self.settings.turns > 1 else worker
+        await asyncio.gather(*(slot() for _ in range(level.concurrency)))
         return done
 
     async def warmup(self) -> None:

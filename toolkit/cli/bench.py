@@ -58,6 +58,18 @@ from toolkit.protocols import Protocol
 @click.option(
     "--prefix-tokens", default=1024, show_default=True, help="Length of each shared system prompt."
 )
+@click.option(
+    "--turns",
+    default=1,
+    show_default=True,
+    help="Turns per conversation: each question is sent with the history so far.",
+)
+@click.option(
+    "--think-time",
+    default=0.0,
+    show_default=True,
+    help="Seconds between an answer and the next turn.",
+)
 @click.option("--dataset", metavar="FILE", help='JSONL of {"messages": [...]} chats as prompts.')
 @click.option("--ignore-eos", is_flag=True, help="Ask vLLM for exactly --output-tokens tokens.")
 @click.option("--slo", help="Goodput limits, e.g. ttft=500ms,tpot=50ms (keys: ttft itl tpot e2e).")
@@ -124,6 +136,7 @@ def _settings(options: dict[str, Any]) -> Any:
         Settings,
         check_connections,
         check_load,
+        check_turns,
         load_dataset,
         parse_shared_prefix,
         parse_slo,
@@ -133,9 +146,12 @@ def _settings(options: dict[str, Any]) -> Any:
     o = options
     check_load(o["rate"], o["concurrency"], o["sweep"], o["requests"], o["duration"])
     check_connections(o["connections"])
+    check_turns(o["turns"], o["think_time"], o["rate"], o["sweep"])
     shared = parse_shared_prefix(o["shared_prefix"], o["prefix_tokens"])
     if shared and o["dataset"]:
         raise UsageError("--shared-prefix makes its own prompts; drop --dataset.")
+    if o["turns"] > 1 and (shared or o["dataset"]):
+        raise UsageError("--turns makes its own conversations; drop --dataset and --shared-prefix.")
     slo = parse_slo(o["slo"])
     if o["dataset"]:
         load_dataset(o["dataset"])
@@ -162,6 +178,8 @@ def _settings(options: dict[str, Any]) -> Any:
         connections=o["connections"],
         shared_prefix=shared,
         prefix_tokens=o["prefix_tokens"],
+        turns=o["turns"],
+        think_time=o["think_time"],
     )
 
 

@@ -37,6 +37,7 @@ class Result:
     size: str | None = None  # openai-image
     images: int = 0
     server_tpot: float | None = None  # Ollama's eval_duration / eval_count, seconds
+    turn: int | None = None  # --turns: which turn of its conversation, from 0
 
     @property
     def ok(self) -> bool:
