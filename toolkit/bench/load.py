@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,6 +64,8 @@ class Settings:
     prefix_tokens: int = 1024  # the length of each shared system prompt
     turns: int = 1  # questions per conversation, each sent with the history so far
     think_time: float = 0.0  # seconds between an answer and the next turn's question
+    find_max_rate: bool = False
+    slo_targets: dict[str, float] = field(default_factory=dict)  # "ttft_p99" -> ms
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -139,6 +142,38 @@ def synthetic_messages(prompt_tokens: int, index: int) -> list[dict[str, Any]]:
     """A prompt of about `prompt_tokens` tokens; the number in front defeats prefix caching."""
     words = _FILLER * max(prompt_tokens - 4, 1)
     return [{"role": "user", "content": f"{index}:{words}"}]
+
+
+_TARGET = re.compile(r"(ttft|itl|tpot|e2e)_p(\d{1,2}(?:\.\d+)?)")
+
+
+def parse_slo_targets(text: str | None) -> dict[str, float]:
+    """`ttft_p99=500ms,e2e_p90=2s` -> {"ttft_p99": 500.0, "e2e_p90": 2000.0}, for
+    --find-max-rate: limits on a level's percentiles rather than on each request."""
+    example = "e.g. --slo ttft_p99=500ms,itl_p99=50ms"
+    if not text:
+        raise UsageError(f"--find-max-rate needs --slo limits on percentiles, {example}.")
+    targets: dict[str, float] = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = (part.strip() for part in item.partition("="))
+        if not _TARGET.fullmatch(key):
+            raise UsageError(
+                f"unknown SLO '{key}' for --find-max-rate; name ttft, itl, tpot or e2e with a "
+                f"percentile, {example}."
+            )
+        metric = key.partition("_")[0]
+        targets[key] = parse_slo(f"{metric}={value}")[metric]
+    return targets
+
+
+def request_limits(targets: dict[str, float]) -> dict[str, float]:
+    """The per-request limits the goodput counts under percentile SLOs: a request is good when
+    it is within the tightest limit on each metric (`ttft_p99=500ms` -> ttft <= 500 ms)."""
+    limits: dict[str, float] = {}
+    for key, value in targets.items():
+        metric = key.partition("_")[0]
+        limits[metric] = min(value, limits.get(metric, value))
+    return limits
 
 
 def check_turns(turns: int, think_time: float, rate: float | None, sweep: bool) -> None:

@@ -74,6 +74,27 @@ def _meets(result: Result, slo: dict[str, float]) -> bool:
     return all(values[key] is None or values[key] <= limit for key, limit in slo.items())  # type: ignore[operator]
 
 
+def _values(results: list[Result], metric: str) -> list[float]:
+    if metric == "itl":
+        return [
+            1000 * (b - a) for r in results for a, b in zip(r.chunks, r.chunks[1:], strict=False)
+        ]
+    return [v for r in results if (v := timings(r)[metric]) is not None]
+
+
+def slo_met(run: LevelRun, targets: dict[str, float]) -> bool:
+    """--find-max-rate: every request answered, the sends kept to the schedule, and each
+    percentile within its limit (`ttft_p99` -> 500 ms); a metric never measured misses."""
+    if not run.results or not all(r.ok for r in run.results):
+        return False
+    for key, limit in targets.items():
+        metric, _, q = key.partition("_p")
+        values = sorted(_values(run.results, metric))
+        if not values or percentile(values, float(q)) > limit:
+            return False
+    return True
+
+
 def _sample(values: list[float]) -> list[float]:
     picked = values if len(values) <= SAMPLES else random.Random(0).sample(values, SAMPLES)
     return [round(v, 3) for v in picked]
@@ -86,7 +107,7 @@ def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None)
     ttft_content = [t["ttft_content"] for t in per if t["ttft_content"] is not None]
     e2e = [t["e2e"] for t in per if t["e2e"] is not None]
     tpot = [t["tpot"] for t in per if t["tpot"] is not None]
-    itl = [1000 * (b - a) for r in ok for a, b in zip(r.chunks, r.chunks[1:], strict=False)]
+    itl = _values(ok, "itl")
     lag = [1000 * max(r.started - r.scheduled, 0.0) for r in run.results]
     out_tokens = sum(r.output_tokens or 0 for r in ok)
     in_tokens = sum(r.prompt_tokens or 0 for r in ok)
@@ -142,6 +163,8 @@ def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None)
             }
             for size in sizes
         }
+    if run.slo_met is not None:
+        level["slo_met"] = run.slo_met
     if settings.turns > 1:
         level["turns"] = [
             _turn(turn, [r for r in ok if r.turn == turn]) for turn in range(settings.turns)
@@ -221,6 +244,7 @@ def document(
     ceiling: dict[str, Any] | None,
     token_check: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    levels = [summarize(run, settings, ceiling) for run in runs]
     return {
         "schema": SCHEMA,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -234,7 +258,24 @@ def document(
         "config": settings.as_dict(),
         "client_ceiling": ceiling,
         "token_check": token_check,
-        "levels": [summarize(run, settings, ceiling) for run in runs],
+        "levels": levels,
+        "max_rate": _max_rate(levels, settings) if settings.find_max_rate else None,
+    }
+
+
+def _max_rate(levels: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    """The highest probed rate that met every SLO, its goodput, and the probes (the curve)."""
+    met = [level for level in levels if level.get("slo_met")]
+    best = max(met, key=lambda level: level["target_rate"], default=None)
+    return {
+        "slo_ms": settings.slo_targets,
+        "rate": best["target_rate"] if best else None,
+        "goodput_per_s": best["goodput"]["requests_per_s"] if best else None,
+        "probes": [
+            {"rate": level["target_rate"], "slo_met": level["slo_met"]}
+            for level in levels
+            if "slo_met" in level
+        ],
     }
 
 
@@ -266,6 +307,8 @@ def table(doc: dict[str, Any]) -> str:
             s = level["ttft_ms" if metric == "ttft_any" else f"{metric}_ms"] or {}
             row[f"{metric} p50/p99 ms"] = f"{_fmt(s.get('p50'))}/{_fmt(s.get('p99'))}"
         row["out tok/s"] = _fmt(level["output_tokens_per_s"])
+        if doc["max_rate"] is not None:
+            row["slo"] = {True: "met", False: "missed", None: "-"}[level.get("slo_met")]
         if level["goodput"] is not None:
             row["goodput/s"] = _fmt(level["goodput"]["requests_per_s"])
         row["errors"] = ",".join(f"{k}:{v}" for k, v in level["errors"].items()) or "-"
@@ -289,6 +332,15 @@ def table(doc: dict[str, Any]) -> str:
         for size, figures in (level.get("images") or {}).items():
             lines.append(f"images {size}: {figures['images_per_s']:g}/s")
         lines += [f"warning ({_load(level)}): {w}" for w in level["warnings"]]
+    found = doc["max_rate"]
+    if found is not None:
+        limits = ",".join(f"{key}={value:g}ms" for key, value in found["slo_ms"].items())
+        lines.append(
+            f"highest rate meeting {limits}: {found['rate']:g}/s, goodput "
+            f"{found['goodput_per_s']:g}/s ({len(found['probes'])} probes above)"
+            if found["rate"] is not None
+            else f"no probed rate met {limits}: the lowest missed too"
+        )
     check = doc.get("token_check")
     if check:
         lines.append(

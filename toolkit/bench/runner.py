@@ -32,6 +32,9 @@ from toolkit.protocols.measure import Result
 
 DEFAULT_REQUESTS = 100
 SWEEP_CONCURRENCY = 32
+# --find-max-rate: open-loop probes after the saturation run, halving the interval each time
+SEARCH_PROBES = 6
+SEARCH_HEADROOM = 1.25  # the search's upper end, as a multiple of the saturated rate
 Progress = Callable[[str, int, int | None, int], None]  # label, done, total, errors
 
 
@@ -53,6 +56,7 @@ class LevelRun:
     results: list[Result]
     duration: float  # first scheduled send to last answer, seconds
     server: dict[str, Any] | None
+    slo_met: bool | None = None  # --find-max-rate: did this probe meet every SLO
 
 
 class Runner:
@@ -62,11 +66,13 @@ class Runner:
         settings: Settings,
         progress: Progress | None = None,
         keep_text: bool = False,
+        judge: Callable[[LevelRun], bool] | None = None,
     ) -> None:
         self.target = target
         self.settings = settings
         self.progress = progress
         self.keep_text = keep_text
+        self.judge = judge  # --find-max-rate: whether a level met every SLO
         self.dataset = load_dataset(settings.dataset) if settings.dataset else None
         self.count = itertools.count()
 
@@ -219,6 +225,8 @@ class Runner:
     async def run(self) -> list[LevelRun]:
         await self.warmup()
         s = self.settings
+        if s.find_max_rate:
+            return await self.search()
         if not s.sweep:
             return [await self.level(s.level, s.level.label())]
         idle = await self.level(Level(concurrency=1), "sweep: idle")
@@ -235,6 +243,28 @@ class Runner:
             level = Level(rate=rate, poisson=s.level.poisson)
             runs.append(await self.level(level, f"sweep: {level.label()}"))
         return [*runs, saturated]
+
+    async def search(self) -> list[LevelRun]:
+        """Bisect open-loop rates between 0 and a little over the saturated rate: a probe that
+        meets every SLO raises the lower end, one that misses lowers the upper end."""
+        assert self.judge is not None
+        s = self.settings
+        saturated = await self.level(s.level, "search: saturation")
+        high = _rate(saturated) * SEARCH_HEADROOM
+        if high <= 0:
+            raise BenchError(
+                "no request succeeded at saturation, so there is no rate to search; "
+                "run once with --concurrency to see the errors."
+            )
+        low, runs = 0.0, [saturated]
+        for _ in range(SEARCH_PROBES):
+            level = Level(rate=float(f"{(low + high) / 2:.3g}"), poisson=s.level.poisson)
+            probe = await self.level(level, f"search: {level.label()}")
+            probe.slo_met = self.judge(probe)
+            runs.append(probe)
+            assert level.rate is not None
+            low, high = (level.rate, high) if probe.slo_met else (low, level.rate)
+        return runs
 
 
 def _rate(run: LevelRun) -> float:

@@ -43,6 +43,11 @@ from toolkit.protocols import Protocol
 )
 @click.option("--sweep", is_flag=True, help="Find saturation, then step rates between idle and it.")
 @click.option(
+    "--find-max-rate",
+    is_flag=True,
+    help="Search open-loop rates for the highest meeting --slo (percentiles: ttft_p99=500ms).",
+)
+@click.option(
     "--sweep-steps", default=4, show_default=True, help="Rates between idle and saturation."
 )
 @click.option("--requests", type=int, help="Requests per level.  [default: 100 unless --duration]")
@@ -140,6 +145,8 @@ def _settings(options: dict[str, Any]) -> Any:
         load_dataset,
         parse_shared_prefix,
         parse_slo,
+        parse_slo_targets,
+        request_limits,
     )
     from toolkit.bench.runner import SWEEP_CONCURRENCY
 
@@ -152,13 +159,22 @@ def _settings(options: dict[str, Any]) -> Any:
         raise UsageError("--shared-prefix makes its own prompts; drop --dataset.")
     if o["turns"] > 1 and (shared or o["dataset"]):
         raise UsageError("--turns makes its own conversations; drop --dataset and --shared-prefix.")
-    slo = parse_slo(o["slo"])
+    targets: dict[str, float] = {}
+    if o["find_max_rate"]:
+        if o["rate"] is not None or o["sweep"] or o["turns"] > 1:
+            raise UsageError(
+                "--find-max-rate finds its own rates; drop --rate, --sweep and --turns."
+            )
+        targets = parse_slo_targets(o["slo"])
+        slo = request_limits(targets)
+    else:
+        slo = parse_slo(o["slo"])
     if o["dataset"]:
         load_dataset(o["dataset"])
     if o["rate"] is not None:
         level = Level(rate=o["rate"], poisson=o["poisson"])
     else:
-        default = SWEEP_CONCURRENCY if o["sweep"] else 1
+        default = SWEEP_CONCURRENCY if o["sweep"] or o["find_max_rate"] else 1
         level = Level(concurrency=o["concurrency"] or default, poisson=o["poisson"])
     return Settings(
         level=level,
@@ -180,6 +196,8 @@ def _settings(options: dict[str, Any]) -> Any:
         prefix_tokens=o["prefix_tokens"],
         turns=o["turns"],
         think_time=o["think_time"],
+        find_max_rate=o["find_max_rate"],
+        slo_targets=targets,
     )
 
 
@@ -198,7 +216,13 @@ def _run(ctx: click.Context, name: str | None, options: dict[str, Any]) -> None:
             f"{target.url} does not list the model '{target.model}'; check the service "
             "is running and the name is the served one."
         )
-    runner = Runner(target, settings, _progress() if sys.stderr.isatty() else None, bool(count))
+    runner = Runner(
+        target,
+        settings,
+        _progress() if sys.stderr.isatty() else None,
+        bool(count),
+        judge=lambda run: report.slo_met(run, settings.slo_targets),
+    )
     runs = asyncio.run(runner.run())
     if sys.stderr.isatty():
         click.echo("", err=True)
