@@ -29,7 +29,7 @@ def test_the_search_finds_the_rate_where_the_slo_starts_to_miss(run: Run, tmp_pa
         result = run(
             "bench", "--url", server.url, "--protocol", "openai-text", "--model", "m",
             "--requests", "40", "--warmup", "0", "--find-max-rate", "--slo", "e2e_p99=200ms",
-            "--json", str(out),
+            "--json", str(out), "--html", str(tmp_path / "search.html"),
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
@@ -42,7 +42,14 @@ def test_the_search_finds_the_rate_where_the_slo_starts_to_miss(run: Run, tmp_pa
     assert all(p["slo_met"] == (p["e2e_ms"]["p99"] <= 200) for p in probes)
     best = next(p for p in probes if p["target_rate"] == found["rate"])
     assert found["goodput_per_s"] == best["goodput"]["requests_per_s"] > 0
-    assert f"highest rate meeting e2e_p99=200ms: {found['rate']:g}/s, goodput" in result.stdout
+    line = f"highest rate meeting e2e_p99=200ms: {found['rate']:g}/s, goodput"
+    assert line in result.stdout
+    page = (tmp_path / "search.html").read_text()
+    assert (
+        line in page
+        and "<th>SLO</th>" in page
+        and page.count("<td>missed</td>") == sum(not p["slo_met"] for p in probes)
+    )
 
 
 @pytest.mark.parametrize(

@@ -332,21 +332,25 @@ def table(doc: dict[str, Any]) -> str:
         for size, figures in (level.get("images") or {}).items():
             lines.append(f"images {size}: {figures['images_per_s']:g}/s")
         lines += [f"warning ({_load(level)}): {w}" for w in level["warnings"]]
-    found = doc["max_rate"]
-    if found is not None:
-        limits = ",".join(f"{key}={value:g}ms" for key, value in found["slo_ms"].items())
-        lines.append(
-            f"highest rate meeting {limits}: {found['rate']:g}/s, goodput "
-            f"{found['goodput_per_s']:g}/s ({len(found['probes'])} probes above)"
-            if found["rate"] is not None
-            else f"no probed rate met {limits}: the lowest missed too"
-        )
+    if doc["max_rate"] is not None:
+        lines.append(max_rate_line(doc["max_rate"]))
     check = doc.get("token_check")
     if check:
         lines.append(
             f"tokenizer check: {check['matches']}/{check['checked']} answers match usage exactly"
         )
     return "\n".join(lines)
+
+
+def max_rate_line(found: dict[str, Any]) -> str:
+    """--find-max-rate's answer in one sentence, for the table and the HTML."""
+    limits = ",".join(f"{key}={value:g}ms" for key, value in found["slo_ms"].items())
+    if found["rate"] is None:
+        return f"no probed rate met {limits}: the lowest missed too"
+    return (
+        f"highest rate meeting {limits}: {found['rate']:g}/s, goodput "
+        f"{found['goodput_per_s']:g}/s ({len(found['probes'])} probes above)"
+    )
 
 
 def _hit_rate(server: dict[str, Any]) -> str:
