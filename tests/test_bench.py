@@ -183,6 +183,20 @@ def test_open_loop_latency_counts_from_the_schedule(run: Run, tmp_path: Path) ->
             'give a JSONL file with one {"messages": [...]} object a line.\n',
         ),
         (["--rate", "5", "--concurrency", "2"], "error: give --rate or --concurrency, not both.\n"),
+        (
+            ["--prompt-tokens", "-1"],
+            "error: --prompt-tokens must be at least 1, e.g. --prompt-tokens 128.\n",
+        ),
+        (
+            ["--output-tokens", "0"],
+            "error: --output-tokens must be at least 1, e.g. --output-tokens 128.\n",
+        ),
+        (
+            ["--sweep-steps", "0"],
+            "error: --sweep-steps must be at least 1, e.g. --sweep-steps 4.\n",
+        ),
+        (["--warmup", "-1"], "error: --warmup must be 0 or more requests, e.g. --warmup 2.\n"),
+        (["--timeout", "0"], "error: --timeout must be above 0 seconds, e.g. --timeout 600.\n"),
     ],
 )
 def test_bad_input_is_refused_before_any_request(run: Run, args: list[str], message: str) -> None:
@@ -209,12 +223,22 @@ def test_a_dataset_line_that_is_not_a_chat_is_refused(run: Run, tmp_path: Path) 
 
 
 def test_a_model_the_server_does_not_list_is_refused(run: Run) -> None:
+    """The model name is the user's input: exit 2, saying what the server does list."""
     with ScriptedServer({("GET", "/v1/models"): MODELS}) as server:
         result = run("bench", "--url", server.url, "--protocol", "openai-text", "--model", "x")
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: {server.url} does not list the model 'x'; check the service is running "
-        "and the name is the served one.\n"
+        f"error: {server.url}/v1/models does not list 'x' (it lists: m); "
+        "give --model a name it lists.\n"
+    )
+
+
+def test_an_endpoint_that_is_not_reachable_is_a_failed_step(run: Run) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run("bench", "--url", url, "--protocol", "openai-text", "--model", "m")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {url} is not reachable (ConnectError); check the URL and that the server runs.\n"
     )
 
 

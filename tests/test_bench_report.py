@@ -15,7 +15,7 @@ from PIL import Image
 from tests.conftest import Run
 from tests.servers import free_port
 from toolkit.bench import noop
-from toolkit.bench.html import PALETTE
+from toolkit.bench.page import PALETTE
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,7 @@ def test_calibrate_saves_a_ceiling_that_later_runs_warn_near(
     assert any("near this client's ceiling" in w for w in level["warnings"]), level["warnings"]
 
 
+@pytest.mark.models
 def test_openai_image_counts_images_per_size(run: Run, tiny_models: Path, tmp_path: Path) -> None:
     """The project's own diffusers server, in process, with the tiny pipeline."""
     from tests.servers import diffusers_server

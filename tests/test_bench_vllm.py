@@ -21,6 +21,8 @@ from tests.conftest import Run
 from tests.servers import free_port, wait_until
 from toolkit.paths import REPO_ROOT
 
+pytestmark = pytest.mark.models
+
 OUTPUT_TOKENS = 12
 REQUESTS = 6
 

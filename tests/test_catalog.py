@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import Run, builtin_text
-from toolkit.catalog.configs import Catalog
+from toolkit.catalog.configs import Catalog, CatalogError, engine_options
+from toolkit.paths import REPO_ROOT
+from toolkit.service.server import server_command
 
 # The seed table of catalog-facts.md: the acceptance criterion, not a second config list.
 SEED = """
@@ -92,8 +96,52 @@ BAD = {
     ),
     "wrong type": (
         builtin_text("llama3-8b").replace("gpus: 1", "gpus: four"),
-        "bad.yaml: field 'gpus': Input should be a valid integer, unable to parse string "
-        "as an integer, got 'four'.",
+        "bad.yaml: field 'gpus': Input should be a valid integer, got 'four'.",
+    ),
+    "a boolean for an integer": (
+        builtin_text("llama3-8b").replace("gpus: 1", "gpus: true"),
+        "bad.yaml: field 'gpus': Input should be a valid integer, got True.",
+    ),
+    "a string for a model fact": (
+        builtin_text("llama3-8b").replace("layers: 32", 'layers: "32"'),
+        "bad.yaml: field 'info.layers': Input should be a valid integer, got '32'.",
+    ),
+    "a string for a flag": (
+        builtin_text("llama3-8b").replace("gated: true", 'gated: "no"'),
+        "bad.yaml: field 'gated': Input should be a valid boolean, got 'no'.",
+    ),
+    "an engine argument vLLM does not have": (
+        builtin_text("llama3-8b").replace("max-model-len:", "max-model-lenn:"),
+        "bad.yaml: field 'engine_args.max-model-lenn': vLLM 0.33.0 has no option "
+        "--max-model-lenn; did you mean max-model-len or max-log-len?\n",
+    ),
+    "an engine argument like none of vLLM's": (
+        builtin_text("llama3-8b").replace("len: 8192\n", "len: 8192\n  zz-top: 1\n"),
+        "bad.yaml: field 'engine_args.zz-top': vLLM 0.33.0 has no option --zz-top; remove it.",
+    ),
+    "a value for a flag that takes none": (
+        builtin_text("llama3-8b").replace("len: 8192\n", "len: 8192\n  enforce-eager: 3\n"),
+        "bad.yaml: field 'engine_args.enforce-eager': --enforce-eager takes no value in "
+        "vLLM 0.33.0; write true to pass it, got 3.",
+    ),
+    "a key given twice": (
+        builtin_text("llama3-8b") + "gpus: 2\n",
+        "bad.yaml: key 'gpus' at line 22 repeats the one at line 5; keep one of the two.",
+    ),
+    "a key given twice in a nested mapping": (
+        builtin_text("llama3-8b").replace("  layers: 32\n", "  layers: 32\n  layers: 32\n"),
+        "bad.yaml: key 'layers' at line 13 repeats the one at line 12; keep one of the two.",
+    ),
+    "a YAML alias": (
+        builtin_text("llama3-8b").replace("model: Llama3-8B", "model: &name Llama3-8B")
+        + "env: {SERVED: *name}\n",
+        "bad.yaml: a YAML alias repeats the value at line 2; catalog files take no aliases, "
+        "so write each value out.",
+    ),
+    "a YAML merge key": (
+        builtin_text("llama3-8b").replace("source:\n", "source:\n  <<: {local: /x}\n"),
+        "bad.yaml: line 8 has a YAML merge key (<<); catalog files take no merge keys or "
+        "aliases, so write each value out.",
     ),
     "gpus disagree with tensor parallel": (
         builtin_text("llama3-70b_4").replace("gpus: 4", "gpus: 2"),
@@ -125,6 +173,13 @@ BAD = {
         "bad.yaml: field 'info': vLLM's plan needs layers, kv_heads and head_dim; add them from "
         "the model's config.json.",
     ),
+    "neither parameters nor the weights' size": (
+        builtin_text("minicpm-v2.6")
+        .replace("  params_b: 8.1\n", "")
+        .replace("  weights_gib: 5.5", "  # weights_gib: 5.5"),
+        "bad.yaml: field 'info.params_b': required unless weights_gib gives the weights' size; "
+        "add either.",
+    ),
     "missing field": (
         builtin_text("llama3-8b").replace("model: Llama3-8B\n", ""),
         "bad.yaml: field 'model' is required; add it.",
@@ -141,6 +196,53 @@ def test_bad_config_is_refused_naming_file_and_field(run: Run, user_catalog, cas
     assert message in result.stderr
     assert result.stderr.count("\n") == 1, "one sentence, one line"
     assert "llama3-70b_4" in result.stdout, "the configs that load are still listed"
+
+
+def test_an_alias_bomb_fails_at_once(run: Run, user_catalog) -> None:
+    """Nine levels of nine aliases ("billion laughs") would expand to 9**9 strings."""
+    levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for n in range(1, 10):
+        levels.append(f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]")
+    directory = user_catalog("bomb.yaml", "\n".join(levels) + "\ndescription: *a9\n")
+    started = time.monotonic()
+    result = run("--catalog", str(directory), "show", "bomb")
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {directory / 'bomb.yaml'}: a YAML alias repeats the value at line 10; catalog "
+        "files take no aliases, so write each value out.\n"
+    )
+
+
+def test_user_files_that_are_not_configs_are_named(run: Run, user_catalog) -> None:
+    """.yml loads like .yaml; an upper-case suffix or a leading '_' is said, not skipped."""
+    user_catalog("_private.yaml", builtin_text("llama3-8b"))
+    user_catalog("shout.YAML", builtin_text("llama3-8b"))
+    user_catalog("notes.txt", "not a config\n")
+    directory = user_catalog("short.yml", builtin_text("llama3-8b"))
+    catalog = Catalog.load(directory)
+    assert "short" in catalog and "shout" not in catalog
+    assert {name: str(exc) for name, exc in catalog.errors.items()} == {
+        "_private.yaml": f"{directory / '_private.yaml'}: not loaded, since a file name "
+        "starting with '_' is not a config; rename the file to load it.",
+        "shout.YAML": f"{directory / 'shout.YAML'}: not loaded, since only the lower-case "
+        "suffixes .yaml and .yml mark a config; rename it to shout.yaml to load it.",
+    }
+    result = run("--catalog", str(directory), "list")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == "error: 2 config files have errors; fix each:"
+    assert "short " in result.stdout and "llama3-70b_4" in result.stdout
+    shown = run("--catalog", str(directory), "show", "short", "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["name"] == "short"
+
+
+def test_a_missing_option_list_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+    with pytest.raises(CatalogError) as raised:
+        engine_options("no-such-facts.json")
+    assert str(raised.value) == (
+        "configs/no-such-facts.json: missing or not JSON; restore it from the repository."
+    )
 
 
 def test_duplicate_config_name_is_refused(run: Run, user_catalog) -> None:
@@ -202,3 +304,117 @@ def test_a_broken_user_file_blocks_only_its_own_config(run: Run, user_catalog) -
     broken = run("--catalog", str(directory), "show", "broken")
     assert broken.exit_code == 2
     assert "broken.yaml: not valid YAML at line 2, column 1" in broken.stderr
+
+
+def test_names_docker_cannot_tag_are_refused(run: Run, user_catalog) -> None:
+    for name in ("a..b", "a-", "a_", "a._b"):
+        directory = user_catalog(f"{name}.yaml", builtin_text("llama3-8b"))
+        result = run("--catalog", str(directory), "show", name)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"error: {directory / name}.yaml: config name '{name}' cannot name a Docker image; "
+            "use lower-case letters and digits, separated by one '.', one or two '_' or any "
+            "number of '-'.\n"
+        )
+    long_name = "a" * 248
+    directory = user_catalog(f"{long_name}.yaml", builtin_text("llama3-8b"))
+    result = run("--catalog", str(directory), "show", long_name)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {directory / long_name}.yaml: config name has 248 characters; shorten it to "
+        "at most 247, as the image name toolkit/NAME may have at most 255.\n",
+    )
+    for name in ("a__b", "a--b", "a.b_c-d", "a" * 247):
+        directory = user_catalog(f"{name}.yaml", builtin_text("llama3-8b"))
+        assert run("--catalog", str(directory), "show", name).exit_code == 0
+
+
+def test_two_names_of_one_compose_project_are_refused_naming_both(run: Run, user_catalog) -> None:
+    user_catalog("qwen2.5-7b.yaml", builtin_text("llama3-8b"))
+    directory = user_catalog("qwen2-5-7b.yaml", builtin_text("llama3-8b"))
+    dotted, dashed = directory / "qwen2.5-7b.yaml", directory / "qwen2-5-7b.yaml"
+    result = run("--catalog", str(directory), "show", "qwen2.5-7b")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {dotted}: makes the Compose project 'toolkit-qwen2-5-7b', as {dashed} does, "
+        "so starting one would replace the other; rename one of the files.\n",
+    )
+    listed = run("--catalog", str(directory), "list")
+    assert listed.exit_code == 2
+    assert f"  {dashed}: makes the Compose project 'toolkit-qwen2-5-7b', as {dotted}" in (
+        listed.stderr
+    )
+    assert "llama3-8b" in listed.stdout and "qwen2" not in listed.stdout.replace("qwen2-72b", "")
+    assert run("--catalog", str(directory), "plan", "llama3-8b").exit_code == 0
+    # A user file whose project is a built-in config's blocks both: either start replaces.
+    directory = user_catalog("flux-1-dev.yaml", builtin_text("flux.1-dev"))
+    builtin = run("--catalog", str(directory), "show", "flux.1-dev")
+    assert builtin.exit_code == 2
+    assert builtin.stderr.endswith(
+        f"as {directory / 'flux-1-dev.yaml'} does, so starting one would replace the other; "
+        "rename one of the files.\n"
+    )
+
+
+def _unreadable_catalog(directory: Path) -> dict[str, str]:
+    """A directory named like a config, a Latin-1 file and a broken link; each one's message."""
+    (directory / "sub.yaml").mkdir()
+    (directory / "latin.yaml").write_bytes("model: caf\xe9\n".encode("latin-1"))
+    (directory / "broken.yaml").symlink_to(directory / "gone.yaml")
+    return {
+        "sub": f"{directory / 'sub.yaml'}: a directory, not a config file; rename it or move "
+        "it out of the catalog.",
+        "latin": f"{directory / 'latin.yaml'}: not UTF-8 text (byte 0xe9 at offset 10); save "
+        "the file as UTF-8.",
+        "broken": f"{directory / 'broken.yaml'}: a symbolic link to {directory / 'gone.yaml'}, "
+        "which does not exist; fix the link or remove it.",
+    }
+
+
+def test_an_unreadable_file_is_one_sentence_and_blocks_only_itself(
+    run: Run, tmp_path: Path
+) -> None:
+    messages = _unreadable_catalog(tmp_path)
+    for name, message in messages.items():
+        result = run("--catalog", str(tmp_path), "show", name)
+        assert (result.exit_code, result.stderr) == (2, f"error: {message}\n")
+    planned = run("--catalog", str(tmp_path), "plan", "llama3-8b")
+    assert planned.exit_code == 0 and planned.stdout.rstrip().endswith("FITS")
+    listed = run("--catalog", str(tmp_path), "list")
+    assert listed.exit_code == 2
+    assert "llama3-8b" in listed.stdout
+    assert listed.stderr.splitlines() == [
+        "error: 3 config files have errors; fix each:",
+        *(f"  {messages[name]}" for name in ("broken", "latin", "sub")),
+    ]
+    rendered = run("--catalog", str(tmp_path), "render", "--check")
+    assert rendered.exit_code == 2 and rendered.stderr == listed.stderr
+
+
+def test_the_tensor_parallel_size_is_derived_from_the_gpu_count(run: Run, user_catalog) -> None:
+    """Absent, it is the GPU count, rendered where the config file would have put it last;
+    given, it must agree (the BAD cases above)."""
+    text = builtin_text("qwen2-72b_4").replace("  tensor-parallel-size: 4\n", "")
+    assert "tensor-parallel-size" not in text
+    catalog = Catalog.load(user_catalog("qwen-derived.yaml", text))
+    config = catalog["qwen-derived"]
+    command = server_command(config, catalog.backend(config))
+    assert command[-4:] == ["--max-model-len", "32768", "--tensor-parallel-size", "4"]
+    one = catalog["llama3-8b"]
+    assert "--tensor-parallel-size" not in server_command(one, catalog.backend(one))
+    plan = run("--catalog", str(user_catalog("qwen-derived.yaml", text)), "plan", "qwen-derived")
+    assert plan.exit_code == 0, plan.output
+
+
+def test_an_ollama_config_sized_by_its_weights_needs_no_parameter_count(
+    run: Run, user_catalog
+) -> None:
+    text = builtin_text("minicpm-v2.6").replace("  params_b: 8.1\n", "")
+    directory = user_catalog("minicpm-v2.6.yaml", text)
+    shown = run("--catalog", str(directory), "show", "minicpm-v2.6", "--json")
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    assert data["info"]["params_b"] is None and data["download_gib"] == 5.5
+    plan = run("--catalog", str(directory), "plan", "minicpm-v2.6", "--json")
+    assert plan.exit_code == 0, plan.output
+    assert json.loads(plan.stdout)["per_gpu"]["weights_gib"] == 5.5

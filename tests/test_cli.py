@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -160,3 +161,34 @@ def test_usage_errors_are_one_line_and_exit_2(run: Run) -> None:
     for args, message in cases.items():
         result = run(*args)
         assert (result.exit_code, result.stderr) == (2, message), args
+
+
+def test_show_says_a_user_file_replaces_the_built_in_config(tmp_path, run: Run) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "llama3-8b.yaml").write_text(builtin_text("llama3-8b"))
+    (catalog / "mine.yaml").write_text(builtin_text("llama3-8b"))
+    for args in (["show", "llama3-8b"], ["show", "llama3-8b", "--json"]):
+        cold = _toolkit(tmp_path, *args, catalog=str(catalog))
+        warm = _toolkit(tmp_path, *args, catalog=str(catalog))
+        assert cold.stdout == warm.stdout == run("--catalog", str(catalog), *args).stdout
+    shown = json.loads(warm.stdout)
+    assert (shown["file"], shown["overrides"]) == (
+        str(catalog / "llama3-8b.yaml"),
+        "configs/llama3-8b.yaml",
+    )
+    added = json.loads(run("--catalog", str(catalog), "show", "mine", "--json").stdout)
+    assert "overrides" not in added
+
+
+def test_a_catalog_entry_that_is_no_file_misses_the_cache(tmp_path) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    assert _toolkit(tmp_path, "list", catalog=str(catalog)).returncode == 0
+    (catalog / "sub.yaml").mkdir()
+    listed = _toolkit(tmp_path, "list", catalog=str(catalog))
+    assert (listed.returncode, listed.stderr) == (
+        2,
+        f"error: {catalog / 'sub.yaml'}: a directory, not a config file; rename it or move it "
+        "out of the catalog.\n",
+    )

@@ -18,6 +18,8 @@ from PIL import Image
 from tests.servers import diffusers_server
 from toolkit.protocols import probe as protocols
 
+pytestmark = pytest.mark.models
+
 KEY = "test-key-not-a-secret"
 
 

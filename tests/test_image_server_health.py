@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.servers import diffusers_server, wait_until
+
+pytestmark = pytest.mark.models
 
 STALL_SECONDS = 2.0
 

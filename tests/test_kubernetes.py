@@ -3,14 +3,16 @@
 No API server runs here (none installs from the registries this machine reaches): every manifest
 is validated offline with kubernetes-validate's bundled schemas of Kubernetes
 toolkit.render.kubernetes.KUBERNETES_VERSION in strict mode, the LeaderWorkerSet with jsonschema
-against its CRD's vendored openAPIV3Schema (tests/fixtures/lws), and every directory is built with
-the real `kubectl kustomize`. On a real cluster: `kubectl apply --dry-run=server -k DIR`, then
-apply.
+against its CRD's vendored openAPIV3Schema (tests/fixtures/lws), the KEDA ScaledObject against a
+subset of its CRD's schema written from the published CRD (tests/fixtures/keda), and every
+directory is built with the real `kubectl kustomize`. On a real cluster:
+`kubectl apply --dry-run=server -k DIR`, then apply.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import shutil
@@ -24,10 +26,11 @@ import pytest
 import yaml
 
 from tests.conftest import Run, builtin_text
+from toolkit.catalog import names
 from toolkit.catalog.configs import Catalog
 from toolkit.paths import REPO_ROOT
+from toolkit.render import Cluster, kubernetes
 from toolkit.render import compose as render
-from toolkit.render import kubernetes
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 GOLDEN = FIXTURES / "kubernetes"
@@ -35,6 +38,22 @@ GOLDEN = FIXTURES / "kubernetes"
 GOLDEN_CONFIGS = ["llama3-8b", "llama3-70b_4", "demo-image", "llama3.1-405b_16"]
 IMAGES = kubernetes.Images("registry.example", "my-org")
 NAMES = list(Catalog.load())
+# Every cluster option at once, so every manifest the options can add is validated too.
+EVERYTHING = Cluster(
+    cpu_request="6",
+    memory_request="32Gi",
+    memory_limit="200Gi",
+    tolerations=("dedicated=ml:NoExecute", "spot:PreferNoSchedule"),
+    node_selector=("pool=gpu",),
+    runtime_class="nvidia",
+    priority_class="model-serving",
+    gpu_products=("NVIDIA-H100-80GB-HBM3", "NVIDIA-H200"),
+    shared_storage_class="nfs-rwx",
+    api_from=("ingress-nginx", "monitoring"),
+    top_level=True,
+    autoscale_max=4,
+    prometheus="http://prometheus.monitoring:9090",
+)
 
 
 def _manifests(files: dict[Path, str]) -> list[dict[str, Any]]:
@@ -76,6 +95,27 @@ def _lws_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
+def _keda_validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads((FIXTURES / "keda" / "scaledobject-v1alpha1.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _validate(doc: dict[str, Any]) -> None:
+    if doc["kind"] == "LeaderWorkerSet":
+        _lws_validator().validate(doc)
+    elif doc["kind"] == "ScaledObject":
+        _keda_validator().validate(doc)
+    else:
+        kubernetes_validate.validate(doc, kubernetes.KUBERNETES_VERSION, strict=True)
+
+
+def _docs(catalog: Catalog, name: str, cluster: Cluster | None = None) -> dict[str, Any]:
+    """One config's manifests by kind."""
+    return {
+        d["kind"]: d for d in _manifests(kubernetes.outputs(catalog, [name], IMAGES, None, cluster))
+    }
+
+
 @pytest.mark.parametrize("name", GOLDEN_CONFIGS)
 def test_rendering_matches_the_golden_files(catalog: Catalog, name: str) -> None:
     """To accept a deliberate change: TOOLKIT_UPDATE_GOLDEN=1 pytest tests/test_kubernetes.py."""
@@ -100,10 +140,12 @@ def test_every_manifest_passes_the_pinned_kubernetes_schemas_strictly(
     workload = "LeaderWorkerSet" if catalog[name].nodes > 1 else "Deployment"
     assert workload in kinds and "Service" in kinds and "Ingress" in kinds
     for doc in docs:
-        if doc["kind"] == "LeaderWorkerSet":
-            _lws_validator().validate(doc)
-        else:
-            kubernetes_validate.validate(doc, kubernetes.KUBERNETES_VERSION, strict=True)
+        _validate(doc)
+    with_options = _manifests(
+        kubernetes.outputs(catalog, [name], IMAGES, "models.example.com", EVERYTHING)
+    )
+    for doc in with_options:
+        _validate(doc)
 
 
 def test_strict_validation_refuses_an_unknown_field(catalog: Catalog) -> None:
@@ -117,6 +159,10 @@ def test_strict_validation_refuses_an_unknown_field(catalog: Catalog) -> None:
     lws["spec"]["leaderWorkerTemplate"]["sise"] = 2
     with pytest.raises(jsonschema.ValidationError, match="'sise' was unexpected"):
         _lws_validator().validate(lws)
+    scaled = _docs(catalog, "llama3-8b", EVERYTHING)["ScaledObject"]
+    scaled["spec"]["maxReplicas"] = 4
+    with pytest.raises(jsonschema.ValidationError, match="'maxReplicas' was unexpected"):
+        _keda_validator().validate(scaled)
 
 
 def _kubectl() -> str:
@@ -128,9 +174,12 @@ def _kubectl() -> str:
     return kubectl
 
 
-def test_kubectl_kustomize_builds_every_config_directory(catalog: Catalog, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cluster", [None, EVERYTHING], ids=["defaults", "every-option"])
+def test_kubectl_kustomize_builds_every_config_directory(
+    catalog: Catalog, tmp_path: Path, cluster: Cluster | None
+) -> None:
     kubectl = _kubectl()
-    written = kubernetes.write(catalog, None, tmp_path, False, "registry.example")
+    written = kubernetes.write(catalog, None, tmp_path, False, "registry.example", cluster=cluster)
     directories = sorted({p.parent for p in written} - {tmp_path})
     assert len(directories) == len(catalog)
     for directory in directories:
@@ -154,7 +203,9 @@ def test_kubectl_kustomize_builds_the_whole_catalog(catalog: Catalog, tmp_path: 
             f"kubectl 1.{minor} (Debian 12's kubernetes-client) bundles kustomize v2.0.3, which "
             "takes no directories as resources; the per-config directories are built above"
         )
-    kubernetes.write(catalog, None, tmp_path, False, "registry.example")
+    kubernetes.write(
+        catalog, None, tmp_path, False, "registry.example", cluster=Cluster(top_level=True)
+    )
     everything = subprocess.run(
         [kubectl, "kustomize", str(tmp_path)], capture_output=True, text=True, check=True
     )
@@ -238,7 +289,8 @@ def test_hostile_values_stay_quoted(user_catalog) -> None:
     config = catalog["llama3.1-405b_16"]
     files = kubernetes.outputs(catalog, [config.name], IMAGES)
     docs = _manifests(files)
-    assert sorted(d["kind"] for d in docs) == ["LeaderWorkerSet", "Service"]
+    kinds = ["LeaderWorkerSet", "NetworkPolicy", "PodDisruptionBudget", "Service"]
+    assert sorted(d["kind"] for d in docs) == kinds
     lws = next(d for d in docs if d["kind"] == "LeaderWorkerSet")
     assert lws["metadata"]["annotations"]["org.opencontainers.image.description"] == hostile
     assert "io.github.model-serving-toolkit.model" not in lws["metadata"]["labels"], (
@@ -254,6 +306,7 @@ def test_hostile_values_stay_quoted(user_catalog) -> None:
     _lws_validator().validate(lws)
 
 
+@pytest.mark.models
 def test_readiness_probe_passes_only_once_the_real_server_lists_the_model(
     catalog: Catalog, tiny_models: Path
 ) -> None:
@@ -278,6 +331,7 @@ def test_readiness_probe_passes_only_once_the_real_server_lists_the_model(
         assert probe(url, "Tiny-Diffusion", None) != 0, "the server refuses a probe without key"
 
 
+K8S = ["render", "--target", "kubernetes", "-o", "{out}", "--registry", "r.example"]
 ERRORS = {
     "no registry": (
         ["render", "--target", "kubernetes", "-o", "{out}"],
@@ -296,6 +350,53 @@ ERRORS = {
         ["render", "-o", "{out}", "--registry", "r.example"],
         "--registry, --namespace, --tag and --ingress-host go with --target kubernetes.",
     ),
+    "cluster options without the target": (
+        ["render", "-o", "{out}", "--top-level"],
+        "the cluster options (--cpu-request, --toleration, --top-level and the like) go with "
+        "--target kubernetes.",
+    ),
+    "not a quantity": (
+        [*K8S, "--memory-limit", "64GB", "llama3-8b"],
+        "--memory-limit '64GB' is not a Kubernetes quantity; write it like 4, 500m or 64Gi.",
+    ),
+    "request above the limit": (
+        [*K8S, "--memory-request", "100Gi", "demo-image"],
+        "the memory request 100Gi of demo-image is above its limit 8Gi; lower --memory-request "
+        "or raise --memory-limit.",
+    ),
+    "not a toleration": (
+        [*K8S, "--toleration", "dedicated=ml", "llama3-8b"],
+        "--toleration 'dedicated=ml' is not KEY[=VALUE]:EFFECT with EFFECT NoSchedule, "
+        "PreferNoSchedule or NoExecute; write it like nvidia.com/gpu:NoSchedule.",
+    ),
+    "not a node label": (
+        [*K8S, "--node-selector", "pool", "llama3-8b"],
+        "--node-selector 'pool' is not KEY=VALUE; write it like "
+        "node.kubernetes.io/instance-type=p5.48xlarge.",
+    ),
+    "not a product label": (
+        [*K8S, "--gpu-product", "NVIDIA H100", "llama3-8b"],
+        "--gpu-product 'NVIDIA H100' is not a label value; write it as the GPU operator labels "
+        "nodes, e.g. NVIDIA-H100-80GB-HBM3.",
+    ),
+    "a GPU too small for the plan": (
+        [*K8S, "--gpu-product", "NVIDIA-A10-24GB", "llama3.1-405b_16"],
+        "--gpu-product NVIDIA-A10-24GB leaves about 23.8 GiB per GPU, too little for "
+        "llama3.1-405b_16 (see toolkit plan llama3.1-405b_16 --gpu-memory 23.8); name a larger "
+        "GPU.",
+    ),
+    "not a namespace": (
+        [*K8S, "--api-from", "Bad_NS!", "llama3-8b"],
+        "--api-from 'Bad_NS!' is not a namespace name; name one, or '*' for anywhere.",
+    ),
+    "autoscaling without prometheus": (
+        [*K8S, "--autoscale-max", "3", "llama3-8b"],
+        "--autoscale-max needs --prometheus URL: the Prometheus that scrapes the servers.",
+    ),
+    "prometheus without autoscaling": (
+        [*K8S, "--prometheus", "http://p:9090", "llama3-8b"],
+        "--prometheus goes with --autoscale-max N; add it or drop both.",
+    ),
 }
 
 
@@ -313,9 +414,9 @@ def test_cli_writes_one_directory_per_config_and_keeps_foreign_files(
 ) -> None:
     out = tmp_path / "k8s"
     args = ["render", "--target", "kubernetes", "-o", str(out), "--registry", "r.example"]
-    result = run(*args, "llama3-8b", "flux.1-dev")
+    result = run(*args, "--top-level", "llama3-8b", "flux.1-dev")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"rendered 9 files for 2 configs in {out}\n"
+    assert result.stdout == f"rendered 13 files for 2 configs in {out}\n"
     top = yaml.safe_load((out / "kustomization.yaml").read_text())
     assert top["resources"] == ["toolkit-flux-1-dev", "toolkit-llama3-8b"]
     (out / "toolkit-llama3-8b" / "notes.txt").write_text("mine")
@@ -331,24 +432,242 @@ def test_cli_writes_one_directory_per_config_and_keeps_foreign_files(
     assert len([p for p in out.iterdir() if p.is_dir()]) == len(NAMES)
 
 
-def test_an_unusable_name_is_refused(user_catalog, catalog: Catalog) -> None:
+def test_an_unusable_name_is_refused_as_bad_input(run: Run, user_catalog, tmp_path: Path) -> None:
     long_name = "a" * 56
     directory = user_catalog(f"{long_name}.yaml", builtin_text("llama3-8b"))
-    with pytest.raises(kubernetes.KubernetesError) as raised:
-        kubernetes.outputs(Catalog.load(directory), [long_name], IMAGES)
-    assert str(raised.value) == (
-        f"config name '{long_name}' makes the Kubernetes name 'toolkit-{long_name}', which is "
-        "not a DNS label (at most 63 characters, ending in a letter or digit); rename the config."
+    out = tmp_path / "k8s"
+    args = ["--catalog", str(directory), "render", "--target", "kubernetes", "-o", str(out)]
+    too_long = run(*args, "--registry", "r.example", long_name)
+    assert too_long.exit_code == 2
+    assert too_long.stderr == (
+        f"error: config name '{long_name}' makes the Kubernetes name 'toolkit-{long_name}', 64 "
+        "characters, over the 63 of a DNS label; rename the config to at most 55 characters.\n"
     )
     user_catalog("llama3_8b.yaml", builtin_text("llama3-8b"))
-    with pytest.raises(kubernetes.KubernetesError) as twins:
-        kubernetes.outputs(Catalog.load(directory), ["llama3-8b", "llama3_8b"], IMAGES)
-    assert str(twins.value) == (
-        "configs 'llama3-8b' and 'llama3_8b' both become the Kubernetes name "
-        "'toolkit-llama3-8b'; rename one of them."
+    twins = run(*args, "--registry", "r.example", "llama3-8b", "llama3_8b")
+    assert twins.exit_code == 2
+    assert twins.stderr == (
+        "error: configs 'llama3-8b' and 'llama3_8b' both become the Kubernetes name "
+        "'toolkit-llama3-8b'; rename one of them.\n"
+    )
+    assert not out.exists()
+    short = run(*args, "--registry", "r.example", "llama3_8b")
+    assert short.exit_code == 0, short.stderr
+    header = (out / "toolkit-llama3-8b" / "deployment.yaml").read_text().splitlines()[0]
+    assert header == (
+        f"# {render.GENERATED_MARK} --target kubernetes from {directory / 'llama3_8b.yaml'}. "
+        "Do not edit: edit the config, then render again."
     )
 
 
 def test_generated_files_carry_the_mark(catalog: Catalog) -> None:
     files = kubernetes.outputs(catalog, ["demo-text"], IMAGES, ingress_host="h.example")
     assert all(text.startswith(f"# {render.GENERATED_MARK}") for text in files.values())
+
+
+def _container(doc: dict[str, Any]) -> dict[str, Any]:
+    container: dict[str, Any] = _pods(doc)[0]["containers"][0]
+    return container
+
+
+def test_resources_come_from_compose_and_the_model_and_yield_to_the_user(
+    catalog: Catalog,
+) -> None:
+    """Item 1: CPU configs get compose's memory limit; GPU configs request the steady state and
+    may use the node's share of the weights above it; the user's values win."""
+    cpu = _container(_docs(catalog, "demo-image")["Deployment"])["resources"]
+    assert cpu == {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"memory": "8Gi"}}
+    gpu = _container(_docs(catalog, "llama3-70b_4")["Deployment"])["resources"]
+    weights = kubernetes.weights_gib(catalog["llama3-70b_4"].info)  # type: ignore[arg-type]
+    assert gpu["requests"] == {"cpu": "10", "memory": "32Gi", "nvidia.com/gpu": 4}
+    assert gpu["limits"] == {"memory": f"{32 + math.ceil(weights)}Gi", "nvidia.com/gpu": 4}
+    lws = _docs(catalog, "llama3.1-405b_16")["LeaderWorkerSet"]["spec"]["leaderWorkerTemplate"]
+    per_node = kubernetes.weights_gib(catalog["llama3.1-405b_16"].info) / 2  # type: ignore[arg-type]
+    for template in ("leaderTemplate", "workerTemplate"):
+        limits = lws[template]["spec"]["containers"][0]["resources"]["limits"]
+        assert limits["memory"] == f"{56 + math.ceil(per_node)}Gi", "each node holds half"
+    mine = Cluster(cpu_request="500m", memory_request="20Gi", memory_limit="40Gi")
+    own = _container(_docs(catalog, "llama3-8b", mine)["Deployment"])["resources"]
+    assert own["requests"] == {"cpu": "500m", "memory": "20Gi", "nvidia.com/gpu": 1}
+    assert own["limits"] == {"memory": "40Gi", "nvidia.com/gpu": 1}
+
+
+def test_gpu_pods_tolerate_the_gpu_taint_and_go_where_the_user_says(catalog: Catalog) -> None:
+    """Item 2: the GPU operator's taint by default; products only when named."""
+    gpu = _pods(_docs(catalog, "llama3-8b")["Deployment"])[0]
+    assert gpu["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    assert "affinity" not in gpu, "the plan knows a memory size, not a product"
+    assert "tolerations" not in _pods(_docs(catalog, "demo-image")["Deployment"])[0]
+    lws = _docs(catalog, "llama3.1-405b_16", EVERYTHING)["LeaderWorkerSet"]
+    for pod in _pods(lws):
+        assert pod["tolerations"][1:] == [
+            {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoExecute"},
+            {"key": "spot", "operator": "Exists", "effect": "PreferNoSchedule"},
+        ]
+        assert pod["nodeSelector"] == {"pool": "gpu"}
+        (term,) = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+            "nodeSelectorTerms"
+        ]
+        assert term["matchExpressions"] == [
+            {
+                "key": "nvidia.com/gpu.product",
+                "operator": "In",
+                "values": ["NVIDIA-H100-80GB-HBM3", "NVIDIA-H200"],
+            }
+        ]
+        assert (pod["runtimeClassName"], pod["priorityClassName"]) == ("nvidia", "model-serving")
+    cpu = _pods(_docs(catalog, "demo-image", EVERYTHING)["Deployment"])[0]
+    assert "affinity" not in cpu and cpu["nodeSelector"] == {"pool": "gpu"}
+
+
+def test_an_image_push_recorded_is_pinned_by_digest(catalog: Catalog, tmp_path: Path) -> None:
+    """Item 3: `toolkit push` records REPOSITORY:TAG -> digest; render pins it, pulls once."""
+    digest = "sha256:" + "ab" * 32
+    names.record_pushed({"registry.example/my-org/llama3-8b:v0.33.0": digest})
+    written = kubernetes.write(
+        catalog, ["llama3-8b", "demo-text"], tmp_path, False, "registry.example", "my-org"
+    )
+    docs = {
+        p.parent.name: yaml.safe_load(p.read_text()) for p in written if p.name == "deployment.yaml"
+    }
+    pinned = _container(docs["toolkit-llama3-8b"])
+    assert pinned["image"] == f"registry.example/my-org/llama3-8b:v0.33.0@{digest}"
+    assert pinned["imagePullPolicy"] == "IfNotPresent"
+    tagged = _container(docs["toolkit-demo-text"])
+    assert "@" not in tagged["image"] and tagged["imagePullPolicy"] == "Always"
+
+
+def test_a_shared_storage_class_gives_the_group_one_model_copy(catalog: Catalog) -> None:
+    """Item 4: with a ReadWriteMany class one claim serves leader and workers; without one each
+    pod has its own."""
+    docs = _docs(catalog, "llama3.1-405b_16", Cluster(shared_storage_class="nfs-rwx"))
+    claim = docs["PersistentVolumeClaim"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim["spec"]["storageClassName"] == "nfs-rwx"
+    group = docs["LeaderWorkerSet"]["spec"]["leaderWorkerTemplate"]
+    assert "volumeClaimTemplates" not in group
+    for pod in _pods(docs["LeaderWorkerSet"]):
+        cache = next(v for v in pod["volumes"] if v["name"] == "cache")
+        assert cache["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    _lws_validator().validate(docs["LeaderWorkerSet"])
+    alone = _docs(catalog, "llama3.1-405b_16")["LeaderWorkerSet"]["spec"]["leaderWorkerTemplate"]
+    assert alone["volumeClaimTemplates"][0]["spec"]["accessModes"] == ["ReadWriteOnce"]
+
+
+def test_network_policy_admits_the_group_to_ray_and_clients_to_the_api(catalog: Catalog) -> None:
+    """Item 5."""
+    policy = _docs(catalog, "llama3.1-405b_16")["NetworkPolicy"]["spec"]
+    selector = {
+        "app.kubernetes.io/instance": "toolkit-llama3-1-405b-16",
+        "app.kubernetes.io/name": "vllm",
+    }
+    assert policy["podSelector"] == {"matchLabels": selector}
+    assert policy["policyTypes"] == ["Ingress"]
+    api, group = policy["ingress"]
+    assert api == {"ports": [{"port": "http", "protocol": "TCP"}], "from": [{"podSelector": {}}]}
+    assert group == {"from": [{"podSelector": {"matchLabels": selector}}]}
+    one = _docs(catalog, "llama3-8b", Cluster(api_from=("monitoring", "ingress-nginx")))
+    (api,) = one["NetworkPolicy"]["spec"]["ingress"]
+    assert [f["namespaceSelector"]["matchLabels"] for f in api["from"]] == [
+        {"kubernetes.io/metadata.name": "ingress-nginx"},
+        {"kubernetes.io/metadata.name": "monitoring"},
+    ]
+    anywhere = _docs(catalog, "llama3-8b", Cluster(api_from=("*",)))["NetworkPolicy"]
+    assert anywhere["spec"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+
+
+def test_rendering_one_config_keeps_the_others_and_the_top_level_is_a_choice(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """Item 6."""
+    kubernetes.write(catalog, ["llama3-8b"], tmp_path, False, "r.example")
+    assert not (tmp_path / "kustomization.yaml").exists(), "no top level unless asked"
+    kubernetes.write(catalog, ["demo-image"], tmp_path, False, "r.example")
+    assert (tmp_path / "toolkit-llama3-8b" / "deployment.yaml").exists()
+    kubernetes.write(
+        catalog, ["demo-text"], tmp_path, False, "r.example", cluster=Cluster(top_level=True)
+    )
+    top = yaml.safe_load((tmp_path / "kustomization.yaml").read_text())
+    assert top["resources"] == ["toolkit-demo-image", "toolkit-demo-text", "toolkit-llama3-8b"]
+    kubernetes.write(catalog, ["flux.1-dev"], tmp_path, False, "r.example")
+    top = yaml.safe_load((tmp_path / "kustomization.yaml").read_text())
+    assert "toolkit-flux-1-dev" in top["resources"], "a top level once there stays complete"
+    assert len(top["resources"]) == 4
+
+
+def test_same_behaviour_as_compose_home_on_the_cache(catalog: Catalog, run: Run) -> None:
+    """Item 7: HOME on the cache volume, as the image and compose have it; --registry's help."""
+    for name in NAMES:
+        config = catalog[name]
+        docs = _manifests(kubernetes.outputs(catalog, [name], IMAGES))
+        for pod in [p for d in docs for p in _pods(d)]:
+            env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+            if catalog.backend(config).run_as_uid is not None:
+                assert env["HOME"] == "/cache/home"
+            else:
+                assert "HOME" not in env
+    help_text = " ".join(run("render", "--help").stdout.split())
+    assert (
+        "--registry HOST Registry `push` pushed the images to (kubernetes: required)." in help_text
+    )
+
+
+def test_a_disruption_budget_and_optional_scaling_on_the_queue(catalog: Catalog) -> None:
+    """Item 8: a drain waits for a serving set; KEDA scales on vllm:num_requests_waiting."""
+    for name in ("llama3-8b", "llama3.1-405b_16"):
+        docs = _docs(catalog, name)
+        budget = docs["PodDisruptionBudget"]["spec"]
+        assert budget["maxUnavailable"] == 0
+        assert budget["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+        config = catalog[name]
+        assert budget["selector"]["matchLabels"] == {
+            "app.kubernetes.io/instance": kubernetes.resource_name(config),
+            "app.kubernetes.io/name": config.backend,
+        }, "every pod of the set, leader and workers"
+        assert "ScaledObject" not in docs
+    scaling = Cluster(autoscale_max=3, prometheus="http://prometheus.monitoring:9090")
+    scaled = _docs(catalog, "llama3.1-405b_16", scaling)["ScaledObject"]
+    _keda_validator().validate(scaled)
+    assert scaled["spec"]["scaleTargetRef"] == {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "name": "toolkit-llama3-1-405b-16",
+    }
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "prometheus"
+    assert trigger["metadata"]["query"] == (
+        'sum(vllm:num_requests_waiting{model_name="Llama-3.1-405B"})'
+    )
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (1, 3)
+    assert "ScaledObject" not in _docs(catalog, "demo-image", scaling), "no queue gauge to scale on"
+
+
+def test_push_records_the_digest_of_every_tag_it_pushed(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 3, the push side: the engine is replaced (tests/engine pushes to a real registry)."""
+    from toolkit.release import registry
+
+    class Image:
+        def tag(self, repository: str, tag: str) -> None:
+            pass
+
+    monkeypatch.setattr(registry, "sdk_client", lambda: object())
+    monkeypatch.setattr(registry, "sdk_image", lambda engine, ref, name: Image())
+    monkeypatch.setattr(
+        registry,
+        "_push_with_retries",
+        lambda engine, target, tag, *rest: "sha256:" + tag.rjust(64, "0"),
+    )
+    options = registry.PushOptions(("registry.example",), "my-org", extra_tags=("ci",))
+    pushed = registry.push(catalog, catalog["llama3-8b"], options)
+    recorded = names.pushed_digests()
+    assert {p.ref: p.digest for p in pushed} == recorded
+    assert recorded["registry.example/my-org/llama3-8b:ci"] == "sha256:" + "ci".rjust(64, "0")
+    assert (
+        kubernetes.Images("registry.example", "my-org", "ci", recorded)
+        .ref(catalog, catalog["llama3-8b"])
+        .endswith("@sha256:" + "ci".rjust(64, "0"))
+    )

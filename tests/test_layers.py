@@ -6,7 +6,12 @@ The layer order itself is import-linter's contract in pyproject.toml (`make lint
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import grimp
+
+import toolkit
 
 
 def cycles(graph: grimp.ImportGraph) -> list[list[str]]:
@@ -57,3 +62,16 @@ def test_a_cycle_is_found_when_there_is_one() -> None:
     graph.add_import(importer="pkg.b", imported="pkg.a")
     graph.add_import(importer="pkg.c", imported="pkg.a")
     assert cycles(graph) == [["pkg.a", "pkg.b"]]
+
+
+def test_no_module_shadows_the_standard_library() -> None:
+    """toolkit/lifecycle/hubpull.py runs as a script from its folder, which puts that folder
+    first on sys.path: a module beside it named like a standard one (secrets.py, say) would be
+    imported instead of the standard one."""
+    package = Path(toolkit.__file__).parent
+    shadowing = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.stem in sys.stdlib_module_names
+    )
+    assert shadowing == []

@@ -144,8 +144,8 @@ def test_catalog_file_names_and_the_name_key(run: Run, tmp_path: Path) -> None:
         (tmp_path / folder / file).write_text(text)
     bad = run("--catalog", str(tmp_path / "a"), "list")
     assert bad.stderr.endswith(
-        "Bad Name.yaml: config name 'Bad Name' is not allowed; use lower-case letters, digits, "
-        "'.', '_' and '-', starting with a letter or digit.\n"
+        "Bad Name.yaml: config name 'Bad Name' cannot name a Docker image; use lower-case "
+        "letters and digits, separated by one '.', one or two '_' or any number of '-'.\n"
     )
     named = run("--catalog", str(tmp_path / "b"), "list")
     assert named.stderr.endswith(

@@ -8,15 +8,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import torch
-from safetensors.torch import save_file
 
 from toolkit.errors import ToolkitError
 from toolkit.plan import facts as modelinfo
 from toolkit.plan import memory as plan
+
+if TYPE_CHECKING:
+    import torch
+
+# torch writes the checkpoints; it is imported inside the helpers so that the light unit tests
+# collect this module without it.
+pytestmark = pytest.mark.models
 
 # A tiny Llama: 2 layers, hidden 256, MLP 512, 4 heads of 64, 2 KV heads, vocab 1000.
 HIDDEN, MLP, LAYERS, VOCAB, KV = 256, 512, 2, 1000, 128
@@ -45,15 +50,19 @@ LINEAR_PARAMS = LAYERS * sum(o * i for o, i in LINEARS.values())
 OTHER_PARAMS = 2 * VOCAB * HIDDEN + (2 * LAYERS + 1) * HIDDEN  # embed, LM head, norms
 MLP_PARAMS = LAYERS * 3 * MLP * HIDDEN
 
-Layer = Callable[[int, int], dict[str, torch.Tensor]]
+Layer = Callable[[int, int], "dict[str, torch.Tensor]"]
 
 
 def _bf16(out: int, inp: int) -> dict[str, torch.Tensor]:
+    import torch
+
     return {"weight": torch.zeros(out, inp, dtype=torch.bfloat16)}
 
 
 def _awq(out: int, inp: int) -> dict[str, torch.Tensor]:
     """AutoAWQ's WQLinear_GEMM: packed along the output dimension."""
+    import torch
+
     return {
         "qweight": torch.zeros(inp, out // 8, dtype=torch.int32),
         "qzeros": torch.zeros(inp // GROUP, out // 8, dtype=torch.int32),
@@ -63,6 +72,8 @@ def _awq(out: int, inp: int) -> dict[str, torch.Tensor]:
 
 def _gptq(out: int, inp: int) -> dict[str, torch.Tensor]:
     """AutoGPTQ's QuantLinear: packed along the input dimension, with the act-order index."""
+    import torch
+
     return {
         "qweight": torch.zeros(inp // 8, out, dtype=torch.int32),
         "qzeros": torch.zeros(inp // GROUP, out // 8, dtype=torch.int32),
@@ -73,6 +84,8 @@ def _gptq(out: int, inp: int) -> dict[str, torch.Tensor]:
 
 def _pack_quantized(out: int, inp: int) -> dict[str, torch.Tensor]:
     """compressed-tensors W4A16 (`pack-quantized`), as llm-compressor writes it."""
+    import torch
+
     return {
         "weight_packed": torch.zeros(out, inp // 8, dtype=torch.int32),
         "weight_scale": torch.zeros(out, inp // GROUP, dtype=torch.bfloat16),
@@ -82,6 +95,8 @@ def _pack_quantized(out: int, inp: int) -> dict[str, torch.Tensor]:
 
 def _float8(out: int, inp: int) -> dict[str, torch.Tensor]:
     """FP8 with a per-channel scale (compressed-tensors FP8-dynamic, fbgemm_fp8)."""
+    import torch
+
     return {
         "weight": torch.zeros(out, inp, dtype=torch.float8_e4m3fn),
         "weight_scale": torch.zeros(out, 1, dtype=torch.float32),
@@ -93,6 +108,9 @@ def _checkpoint(
 ) -> Path:
     """A Llama checkpoint whose linear layers are `layer`; with `only_mlp` the attention stays
     bf16 (Meta's FP8 405B). Embeddings, norms and the LM head stay 16-bit, as in every format."""
+    import torch
+    from safetensors.torch import save_file
+
     directory.mkdir()
     tensors = {
         "model.embed_tokens.weight": torch.zeros(VOCAB, HIDDEN, dtype=torch.bfloat16),
@@ -194,6 +212,8 @@ def test_a_quantized_checkpoint_counts_the_same_parameters_as_bf16(
 
 def test_one_awq_4096_square_layer_counts_16_8_million_parameters(tmp_path: Path) -> None:
     """The issue's example: counting int32 elements gave 2.24 M."""
+    from safetensors.torch import save_file
+
     directory = tmp_path / "awq"
     directory.mkdir()
     tensors = {f"layer.{k}": v for k, v in _awq(4096, 4096).items()}

@@ -101,6 +101,9 @@ def test_sigterm_while_serving_waits_for_the_server_to_exit(tmp_path: Path) -> N
     process, log = _entrypoint(tmp_path, has_model=True)
     assert process.stdout is not None
     assert process.stdout.readline() == "model MiniCPM-V-2.6 ready\n"
+    # The fake's `list` answers at once, so "ready" can come before the fake server has set its
+    # TERM trap; the real server handles TERM from its start.
+    wait_until(lambda: "serve started" in log.read_text(), 10, "the server")
     _stop_within_10s(process)
     assert process.returncode == 143
     assert "serve stopped" in log.read_text().splitlines()

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.conftest import Run, builtin_text
+from tests.test_cli import _toolkit
 from toolkit.catalog.configs import Catalog
 from toolkit.host import engine as docker_engine
 from toolkit.host.gpus import Gpu, parse_nvidia_smi
@@ -108,6 +109,7 @@ def test_nvidia_smi_rows_parse() -> None:
     ]
 
 
+@pytest.mark.models
 def test_model_facts_are_read_from_a_local_model_directory(tiny_models, run: Run) -> None:
     from transformers import AutoModelForCausalLM
 
@@ -198,3 +200,101 @@ def test_the_gpus_planned_choose_the_backend_build(run: Run) -> None:
     assert on_gpu == "demo-vllm (vllm) on 1 GPU(s) of 79.22 GiB, utilization 0.90"
     on_cpu = run("plan", "llama3-8b", "--gpu-count", "0").stdout.splitlines()[0]
     assert on_cpu == "llama3-8b (vllm) on the CPU: no GPU needed"
+
+
+def test_a_vllm_config_without_its_context_is_unknown_not_fits(tmp_path, user_catalog) -> None:
+    """vLLM serves the model's max_position_embeddings, which the config does not give: the
+    plan cannot say yes, so it says what to add and exits 1, from the fast path's cache too."""
+    text = builtin_text("llama3-8b").replace("  max_position: 8192\n", "")
+    text = text.replace("engine_args:\n  max-model-len: 8192\n", "")
+    assert "max_position" not in text and "max-model-len" not in text
+    directory = user_catalog("no-context.yaml", text)
+    answers = [_toolkit(tmp_path, "plan", "no-context", catalog=str(directory)) for _ in "ab"]
+    assert [a.returncode for a in answers] == [1, 1], answers[0].stderr
+    assert answers[0].stdout == answers[1].stdout, "the cached answer is the same"
+    lines = answers[0].stdout.splitlines()
+    assert lines[-2:] == [
+        "  longest context that fits: 417529 tokens",
+        "UNKNOWN: the context vLLM would serve is unknown: add info.max_position (the model's "
+        "max_position_embeddings) or engine_args.max-model-len.",
+    ]
+    verdict = json.loads(
+        _toolkit(tmp_path, "plan", "no-context", "--json", catalog=str(directory)).stdout
+    )
+    assert (verdict["fits"], verdict["context_tokens"], verdict["reasons"]) == (None, 0, [])
+    assert verdict["unknown"] == [lines[-1].removeprefix("UNKNOWN: ").removesuffix(".")]
+    assert verdict["per_gpu"]["kv_needed_gib"] is None
+    asked = _toolkit(
+        tmp_path, "plan", "no-context", "--max-model-len", "8192", catalog=str(directory)
+    )
+    assert (asked.returncode, asked.stdout.splitlines()[-1]) == (0, "FITS")
+
+
+def test_a_kv_cache_without_its_shape_is_unknown_not_zero(run: Run, user_catalog) -> None:
+    text = builtin_text("minicpm-v2.6").replace("  layers: 28\n", "")
+    directory = user_catalog("minicpm-v2.6.yaml", text)
+    result = run("--catalog", str(directory), "plan", "minicpm-v2.6")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-3:] == [
+        "  KV cache               unknown",
+        "  total                  unknown",
+        "UNKNOWN: the KV cache of its 4096-token context is unknown: add info.layers, kv_heads "
+        "and head_dim (the model's config.json).",
+    ]
+    data = json.loads(run("--catalog", str(directory), "plan", "minicpm-v2.6", "--json").stdout)
+    assert data["fits"] is None
+    assert (data["per_gpu"]["kv_cache_gib"], data["per_gpu"]["total_gib"]) == (None, None)
+    small = run("--catalog", str(directory), "plan", "minicpm-v2.6", "--gpu-memory", "4")
+    assert small.stdout.splitlines()[-1] == (
+        "DOES NOT FIT: it needs at least 6.5 GiB per GPU and a GPU has 4.0 GiB. Use GPUs with "
+        "more memory, or a smaller or quantized variant."
+    ), "what is known already rules it out"
+
+
+CPU_ADVICE = (
+    "Raise its memory_limit (the host must have the memory), or serve it on GPUs or a smaller "
+    "or quantized variant."
+)
+
+
+def test_a_cpu_plan_is_held_to_the_containers_memory_limit(run: Run, user_catalog) -> None:
+    text = builtin_text("demo-vllm").replace("  params_b: 0.0001\n", "  weights_gib: 14\n")
+    directory = user_catalog("demo-vllm.yaml", text + "memory_limit: 8g\n")
+    result = run("--catalog", str(directory), "plan", "demo-vllm")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[1:] == [
+        "  host memory: weights 14.00 GiB, overhead 2.00 GiB; memory limit 8.00 GiB",
+        "DOES NOT FIT: it needs 16.0 GiB of memory and its memory limit (8g) allows 8.0 GiB. "
+        + CPU_ADVICE,
+    ]
+    (directory / "demo-vllm.yaml").write_text(text + "memory_limit: 16384m\n", encoding="utf-8")
+    roomy = run("--catalog", str(directory), "plan", "demo-vllm", "--json")
+    assert roomy.exit_code == 0
+    assert json.loads(roomy.stdout)["memory_limit_gib"] == 16.0
+
+
+def test_planning_a_gpu_config_for_no_gpu_plans_its_cpu_variant(run: Run) -> None:
+    """--gpu-count 0 plans what `start --gpus ''` would run: the CPU build, within the memory
+    limit its compose file would give (the backend's default, 8g)."""
+    result = run("plan", "llama3-70b_4", "--gpu-count", "0")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "llama3-70b_4 (vllm) on the CPU: no GPU needed",
+        "  host memory: weights 37.09 GiB, overhead 2.00 GiB; memory limit 8.00 GiB",
+        "DOES NOT FIT: it needs 39.1 GiB of memory and its memory limit (8g) allows 8.0 GiB. "
+        + CPU_ADVICE,
+    ]
+
+
+def test_start_refuses_what_cannot_fit_not_what_is_unknown(user_catalog) -> None:
+    text = builtin_text("llama3-8b").replace("  max_position: 8192\n", "")
+    text = text.replace("engine_args:\n  max-model-len: 8192\n", "")
+    catalog = Catalog.load(user_catalog("no-context.yaml", text))
+    gpu = [Gpu("0", "NVIDIA H100 80GB HBM3", 79.6, 79.0)]
+    preflight.check_fit(catalog, catalog["no-context"], ["0"], gpu, force=False)
+    small = [Gpu("0", "NVIDIA L4", 22.0, 10.0)]
+    with pytest.raises(docker_engine.EngineError) as refused:
+        preflight.check_fit(catalog, catalog["no-context"], ["0"], small, force=False)
+    assert str(refused.value).startswith(
+        "no-context does not fit GPU(s) 0 with 10.0 GiB free each: the weights (15.0 GiB)"
+    ), "what is known still refuses"

@@ -9,7 +9,7 @@ import pytest
 
 from toolkit.catalog.configs import Catalog
 from toolkit.host import engine as docker_engine
-from toolkit.lifecycle import secrets
+from toolkit.lifecycle import credentials
 
 GATED = Catalog.load()["llama3-8b"]
 
@@ -24,7 +24,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_gated_model_without_a_token_is_refused(home: Path) -> None:
     with pytest.raises(docker_engine.EngineError) as refused:
-        secrets.token_source(GATED)
+        credentials.token_source(GATED)
     assert str(refused.value).startswith("Llama3-8B is gated and no Hugging Face token was found;")
     assert str(refused.value).endswith("(huggingface-cli login), or set HF_TOKEN_FILE or HF_TOKEN.")
 
@@ -33,20 +33,20 @@ def test_the_token_is_handed_over_in_a_folder_only_root_enters(home: Path, monke
     """start hands the token over as a file of its own (stop removes it: tests/engine). The
     server's non-root user reads it inside the container; no other host user reaches it."""
     monkeypatch.setenv("HF_TOKEN", "hf_example")
-    assert secrets.token_source(GATED) is None, "no file of the user's: start writes one"
-    path = secrets.hand_over_token(GATED.name, None)
+    assert credentials.token_source(GATED) is None, "no file of the user's: start writes one"
+    path = credentials.hand_over_token(GATED.name, None)
     assert path.read_text() == "hf_example"
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     own = home / "token"
     own.write_text("hf_from_file\n")
     own.chmod(0o600)
-    assert secrets.hand_over_token(GATED.name, own).read_text() == "hf_from_file"
+    assert credentials.hand_over_token(GATED.name, own).read_text() == "hf_from_file"
 
 
 def test_token_file_is_used_as_it_is(home: Path, monkeypatch) -> None:
     token = home / "token"
     token.write_text("hf_from_file\n")
     monkeypatch.setenv("HF_TOKEN_FILE", str(token))
-    assert secrets.token_source(GATED) == token
-    assert secrets.token_source(Catalog.load()["qwen2-72b_4"]) is None, "not gated: no token"
+    assert credentials.token_source(GATED) == token
+    assert credentials.token_source(Catalog.load()["qwen2-72b_4"]) is None, "not gated: no token"

@@ -42,6 +42,7 @@ def _failures(verdict: protocols.Verdict) -> dict[str, Failure | None]:
 # --- openai-text: `transformers serve`, a real OpenAI-compatible server -----------------------
 
 
+@pytest.mark.models
 def test_openai_text_probe_passes_plain_and_streamed(text_server: str) -> None:
     verdict = protocols.probe("openai-text", text_server, "Tiny-Llama")
     assert [c.name for c in verdict.checks] == ["models", "chat", "chat-stream"]
@@ -49,6 +50,7 @@ def test_openai_text_probe_passes_plain_and_streamed(text_server: str) -> None:
     assert verdict.checks[2].detail.startswith("streamed ")
 
 
+@pytest.mark.models
 def test_openai_text_wrong_model_is_not_listed(text_server: str) -> None:
     verdict = protocols.probe("openai-text", text_server, "Llama3-70B")
     assert not verdict.passed
@@ -56,6 +58,7 @@ def test_openai_text_wrong_model_is_not_listed(text_server: str) -> None:
     assert "does not list 'Llama3-70B' (it lists: Tiny-Llama)" in verdict.checks[0].detail
 
 
+@pytest.mark.models
 def test_official_openai_client_accepts_the_same_answers(text_server: str) -> None:
     client = openai.OpenAI(base_url=f"{text_server}/v1", api_key="unused")
     assert "Tiny-Llama" in [m.id for m in client.models.list()]
@@ -75,6 +78,7 @@ def test_official_openai_client_accepts_the_same_answers(text_server: str) -> No
 # --- openai-image: the project's own diffusers server ------------------------------------------
 
 
+@pytest.mark.models
 def test_openai_image_probe_passes_b64_and_url(image_server: str) -> None:
     verdict = protocols.probe("openai-image", image_server, "Tiny-Diffusion", size="64x48")
     assert verdict.passed, protocols.describe(verdict)
@@ -84,6 +88,7 @@ def test_openai_image_probe_passes_b64_and_url(image_server: str) -> None:
     ]
 
 
+@pytest.mark.models
 def test_official_openai_client_accepts_image_answers(image_server: str) -> None:
     client = openai.OpenAI(base_url=f"{image_server}/v1", api_key="unused")
     result = client.images.generate(
@@ -93,6 +98,7 @@ def test_official_openai_client_accepts_image_answers(image_server: str) -> None
     assert [(i.format, i.size) for i in images] == [("PNG", (64, 64))] * 2
 
 
+@pytest.mark.models
 def test_image_server_refuses_a_bad_size_and_an_unknown_model(image_server: str) -> None:
     client = protocols.Client(image_server)
     with pytest.raises(protocols.ProbeError) as bad_size:
@@ -241,6 +247,7 @@ def test_image_of_the_wrong_size_is_malformed() -> None:
 # --- the CLI -----------------------------------------------------------------------------------
 
 
+@pytest.mark.models
 def test_probe_cli_prints_one_json_object_and_exits_0(run: Run, text_server: str) -> None:
     result = run(
         "probe",
@@ -291,6 +298,7 @@ def _script(name: str, model: str, port: str, **env: str) -> subprocess.Complete
     )
 
 
+@pytest.mark.models
 def test_image_script_saves_the_png_it_names(image_server: str, tmp_path: Path) -> None:
     out = tmp_path / "cat.png"
     result = _script(
@@ -329,6 +337,7 @@ def test_request_scripts_explain_themselves(name: str) -> None:
     assert bare.returncode == 2
 
 
+@pytest.mark.models
 def test_image_server_with_an_api_key_refuses_requests_without_it(tiny_models: Path) -> None:
     with diffusers_server(tiny_models / "tiny-diffusion", api_key="k3y") as url:
         refused = protocols.probe("openai-image", url, "Tiny-Diffusion")

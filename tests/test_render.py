@@ -167,3 +167,113 @@ def test_hostile_values_cannot_inject_a_line(user_catalog) -> None:
     assert "curl evil.example" in dockerfile, "the value is kept, quoted, not dropped"
     compose = yaml.safe_load(render.render_compose(hostile_catalog, config))
     assert set(compose) == {"name", "services", "volumes", "secrets"}
+
+
+def test_an_installed_toolkit_renders_only_where_told(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(render, "is_checkout", lambda: False)
+    monkeypatch.chdir(tmp_path)
+    result = run("render", "demo-text")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: an installed toolkit has no repository to render into; give --output DIR (-o), "
+        "the folder to write compose/ and images/ to.\n",
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert run("render", "-o", str(tmp_path / "out"), "demo-text").exit_code == 0
+
+
+def test_a_hand_written_file_is_never_overwritten(run: Run, tmp_path: Path) -> None:
+    mine = tmp_path / "compose" / "demo-text.yaml"
+    mine.parent.mkdir()
+    mine.write_text("services: {mine: {image: busybox}}\n")
+    result = run("render", "-o", str(tmp_path), "demo-text")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {mine} was not written by the toolkit (it lacks the generated-file header), so "
+        "rendering would overwrite it; move it away or choose another --output folder.\n",
+    )
+    assert mine.read_text() == "services: {mine: {image: busybox}}\n"
+    assert not (tmp_path / "images").exists(), "nothing is written when one file is refused"
+    mine.unlink()
+    assert run("render", "-o", str(tmp_path), "demo-text").exit_code == 0
+    assert run("render", "-o", str(tmp_path), "demo-text").exit_code == 0, "its own: rewritten"
+
+
+def test_headers_name_the_file_the_config_came_from(run: Run, tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "mine.yaml").write_text(builtin_text("demo-text"))
+    out = tmp_path / "out"
+    assert (
+        run("--catalog", str(catalog), "render", "-o", str(out), "mine", "demo-text").exit_code == 0
+    )
+    first = (out / "compose" / "mine.yaml").read_text().splitlines()[0]
+    assert first == (
+        f"# {render.GENERATED_MARK} from {catalog / 'mine.yaml'}. Do not edit: edit the config, "
+        "then run `toolkit render`."
+    )
+    builtin = (out / "compose" / "demo-text.yaml").read_text().splitlines()[0]
+    assert builtin.startswith(f"# {render.GENERATED_MARK} from configs/demo-text.yaml.")
+    dockerfile = next((out / "images").glob("*/mine.Dockerfile")).read_text()
+    assert f"from {catalog / 'mine.yaml'}." in dockerfile.splitlines()[0]
+
+
+def _context_sources(dockerfile: str) -> set[str]:
+    """What a Dockerfile takes from its build context: COPY/ADD sources and bind mounts."""
+    sources: set[str] = set()
+    for line in dockerfile.splitlines():
+        words = line.split()
+        if words and words[0] in ("COPY", "ADD"):
+            sources |= {w for w in words[1:-1] if not w.startswith("--")}
+        sources |= {
+            option.removeprefix("source=")
+            for word in words
+            if word.startswith("--mount=type=bind,")
+            for option in word.split(",")
+            if option.startswith("source=")
+        }
+    return sources
+
+
+def test_rendered_elsewhere_every_build_context_comes_along(run: Run, tmp_path: Path) -> None:
+    """Every COPY, ADD and bind-mount source of every rendered Dockerfile exists under -o DIR,
+    and nothing else of images/ (other Dockerfiles, templates, wheels) does; the build itself
+    is proved in tests/engine/test_render_output.py."""
+    (REPO_ROOT / "images" / "vllm" / "wheelhouse" / "mine.whl").write_bytes(b"a user's wheel")
+    try:
+        result = run("render", "-o", str(tmp_path))
+    finally:
+        (REPO_ROOT / "images" / "vllm" / "wheelhouse" / "mine.whl").unlink()
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.endswith("files)\n") and ", with their build contexts (" in result.stdout
+    dockerfiles = sorted((tmp_path / "images").glob("*/*.Dockerfile"))
+    assert len(dockerfiles) == len(NAMES)
+    for dockerfile in dockerfiles:
+        for source in _context_sources(dockerfile.read_text(encoding="utf-8")):
+            assert (dockerfile.parent / source).exists(), f"{dockerfile.name}: {source}"
+    copied = {str(p.relative_to(tmp_path)) for p in (tmp_path / "images").rglob("*")}
+    assert "images/ollama/entrypoint.sh" in copied and "images/diffusers/server.py" in copied
+    assert not [p for p in copied if p.endswith((".j2", ".whl")) or "__pycache__" in p]
+    assert run("render", "--check", "-o", str(tmp_path)).exit_code == 0
+    edited = tmp_path / "images" / "ollama" / "entrypoint.sh"
+    edited.write_text("edited\n")
+    stale = run("render", "--check", "-o", str(tmp_path))
+    assert (stale.exit_code, stale.stderr) == (
+        1,
+        "error: 1 generated file(s) differ from the catalog (images/ollama/entrypoint.sh); "
+        "run 'toolkit render' and commit the result.\n",
+    )
+    kept = run("render", "-o", str(tmp_path))
+    assert (kept.exit_code, kept.stderr) == (
+        2,
+        f"error: {edited} differs from the toolkit's images/ollama/entrypoint.sh, which "
+        "rendering copies there; move it away (or delete it to take the toolkit's) or choose "
+        "another --output folder.\n",
+    )
+    assert edited.read_text() == "edited\n", "a copy a user changed is theirs: never overwritten"
+
+
+def test_the_repositorys_own_render_copies_nothing(catalog: Catalog) -> None:
+    assert render.context_copies(catalog, None, REPO_ROOT) == {}

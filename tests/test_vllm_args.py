@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import builtin_text
 from toolkit.catalog.configs import Catalog
 from toolkit.paths import REPO_ROOT
 from toolkit.service.server import server_command
 
+FACTS = REPO_ROOT / "configs" / "vllm-facts.json"
 PARSER_PYTHON = Path(os.environ.get("VLLM_PARSER_VENV", REPO_ROOT / ".venv-vllm")) / "bin/python"
 PARSE = """
 import json, sys
@@ -95,3 +97,64 @@ def test_vllm_refuses_an_unknown_flag_and_a_bad_value(parser_python: Path) -> No
         "flag": {"error": "refused"},
         "value": {"error": "refused"},
     }
+
+
+def test_the_facts_file_is_the_pinned_vllms_own(parser_python: Path, tmp_path: Path) -> None:
+    """configs/vllm-facts.json, the option list the catalog checks engine_args against (and the
+    architectures vLLM serves), is what scripts/make-vllm-facts.py reads from this vLLM now."""
+    fresh = tmp_path / "vllm-facts.json"
+    subprocess.run(
+        [str(parser_python), str(REPO_ROOT / "scripts" / "make-vllm-facts.py"), str(fresh)],
+        capture_output=True,
+        check=True,
+        env={**os.environ, "VLLM_TARGET_DEVICE": "cpu"},
+    )
+    assert fresh.read_text() == FACTS.read_text(), (
+        "configs/vllm-facts.json is stale; run make vllm-facts"
+    )
+
+
+def test_the_facts_file_is_of_the_pinned_version() -> None:
+    facts = json.loads(FACTS.read_text())
+    pinned = Catalog.load().backends["vllm"].version  # the image's tag, v0.33.0
+    assert (facts["server"], facts["version"]) == ("vLLM", pinned.removeprefix("v"))
+    assert {"max-model-len", "enforce-eager", "no-enforce-eager"} <= set(facts["options"])
+    assert {"enforce-eager", "no-enforce-eager"} <= set(facts["no_value_options"])
+    assert "LlamaForCausalLM" in facts["architectures"]["text_generation"]
+
+
+def test_false_turns_a_default_on_flag_off(parser_python: Path, tmp_path: Path) -> None:
+    """`false` is the flag's negation (vLLM's --disable-prefix-caching, --no-trust-remote-code),
+    not a dropped flag that leaves the default (prefix caching on) in place."""
+    (tmp_path / "mine.yaml").write_text(
+        "model: M\nprotocol: openai-text\nbackend: vllm\ngpus: 1\nsource: {hf: org/m}\n"
+        "engine_args: {enable-prefix-caching: false, trust-remote-code: false}\n"
+    )
+    catalog = Catalog.load(tmp_path)
+    config = catalog["mine"]
+    command = server_command(config, catalog.backend(config))
+    assert command[-2:] == ["--disable-prefix-caching", "--no-trust-remote-code"]
+    code = (
+        "import sys\n"
+        "from vllm.entrypoints.common.cli_args import make_arg_parser\n"
+        "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
+        "args = make_arg_parser(FlexibleArgumentParser()).parse_args(sys.argv[1:])\n"
+        "print(args.enable_prefix_caching, args.trust_remote_code)\n"
+    )
+    result = subprocess.run(
+        [str(parser_python), "-c", code, "--model", *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "VLLM_TARGET_DEVICE": "cpu"},
+    )
+    assert result.stdout.splitlines()[-1] == "False False"
+
+
+def test_vllm_reads_the_tensor_parallel_size_derived_from_the_gpu_count(
+    parser_python: Path, user_catalog
+) -> None:
+    text = builtin_text("qwen2-72b_4").replace("  tensor-parallel-size: 4\n", "")
+    catalog = Catalog.load(user_catalog("derived.yaml", text))
+    command = server_command(catalog["derived"], catalog.backend(catalog["derived"]))
+    assert _parse(parser_python, {"derived": ["--model", *command]})["derived"]["tp"] == 4

@@ -97,6 +97,23 @@ def check_load(
         raise UsageError("--duration must be above 0 seconds, e.g. --duration 60.")
 
 
+def check_sizes(
+    prompt_tokens: int, output_tokens: int, sweep_steps: int, warmup: int, timeout: float
+) -> None:
+    """Each request's and the run's sizes are positive, or one sentence naming the option."""
+    for option, value, example in (
+        ("--prompt-tokens", prompt_tokens, 128),
+        ("--output-tokens", output_tokens, 128),
+        ("--sweep-steps", sweep_steps, 4),
+    ):
+        if value < 1:
+            raise UsageError(f"{option} must be at least 1, e.g. {option} {example}.")
+    if warmup < 0:
+        raise UsageError("--warmup must be 0 or more requests, e.g. --warmup 2.")
+    if timeout <= 0:
+        raise UsageError("--timeout must be above 0 seconds, e.g. --timeout 600.")
+
+
 def check_connections(connections: int | None) -> None:
     if connections is not None and connections < 1:
         raise UsageError("--connections must be at least 1, e.g. --connections 8.")

@@ -27,7 +27,7 @@ def describe(service: Service, catalog: Catalog, config: Config | None) -> dict[
         return info  # started from another catalog: the labels name it, nothing more is known
     backend = catalog.backend(config)
     ref = image_ref(config, backend)
-    info |= {"backend": config.backend, "engine_args": engine_flags(config), "image": ref}
+    info |= {"backend": config.backend, "engine_args": engine_flags(config, backend), "image": ref}
     try:
         record = dockerapi.connect().image_record(ref)
     except dockerapi.EngineError:

@@ -89,6 +89,9 @@ class Backend(BaseModel):
     sources: Annotated[list[SourceKind], Field(min_length=1)]
     # Whether the config's engine_args become command-line flags of the server.
     engine_args: bool = False
+    # A file in configs/ listing the server's own options (e.g. vllm-facts.json, written by
+    # scripts/make-vllm-facts.py): an engine argument must be one of them.
+    engine_options: str | None = None
     # The engine argument that must equal the GPU count on multi-GPU configs.
     parallel_flag: str | None = None
     # The engine argument that splits the model's layers into pipeline stages (one per host

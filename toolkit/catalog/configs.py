@@ -9,8 +9,11 @@ name adds one. ``configs/_backends.yaml`` describes each backend, once
 from __future__ import annotations
 
 import difflib
+import functools
+import json
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -19,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -27,13 +31,17 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from toolkit.catalog.backends import Backend
+from toolkit.catalog.names import project
 from toolkit.errors import ToolkitError
 from toolkit.paths import BACKENDS_FILE, CATALOG_ENV, data_root
 from toolkit.protocols import Protocol
 
 __all__ = ["Catalog", "CatalogError", "Config", "Protocol"]
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# A config name is the path component of its image, `toolkit/<name>`: Docker's reference grammar
+# (distribution/reference), whose whole repository name is at most 255 characters.
+NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+NAME_MAX = 255 - len("toolkit/")
 # A branch or tag name as git allows it (no "..", "//", leading "-" or "/", trailing "/" or
 # ".lock"), or a full commit SHA; 7 to 39 hex digits look like a shortened SHA the Hub refuses.
 REVISION_PATTERN = re.compile(
@@ -42,7 +50,63 @@ REVISION_PATTERN = re.compile(
 SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
 
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """YAML that parses but that a catalog file may not hold; `problem` is the whole sentence."""
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """YAML's safe loader that refuses a key given twice, and aliases and merge keys.
+
+    Catalog files have no use for aliases, and refusing them bounds the loader: a document of
+    nested aliases ("billion laughs") is small to parse but expands without end when validated
+    or printed, and merge keys copy mappings as they go. An alias shows as a node constructed
+    a second time, a merge key as its tag, so both are found without expanding anything.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if node in self.constructed_objects or node in self.recursive_objects:
+            line = node.start_mark.line + 1
+            raise _Refused(
+                problem=f"a YAML alias repeats the value at line {line}; catalog files take "
+                "no aliases, so write each value out.",
+                problem_mark=node.start_mark,
+            )
+        return super().construct_object(node, deep=deep)
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):
+            return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+        mapping: dict[Any, Any] = {}
+        lines: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == MERGE_TAG:
+                raise _Refused(
+                    problem=f"line {line} has a YAML merge key (<<); catalog files take no "
+                    "merge keys or aliases, so write each value out.",
+                    problem_mark=key_node.start_mark,
+                )
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                seen = lines.get(key)
+            except TypeError:
+                raise _Refused(
+                    problem=f"the key at line {line} is not a plain value; use a name.",
+                    problem_mark=key_node.start_mark,
+                ) from None
+            if seen is not None:
+                raise _Refused(
+                    problem=f"key {key!r} at line {line} repeats the one at line {seen}; "
+                    "keep one of the two.",
+                    problem_mark=key_node.start_mark,
+                )
+            lines[key] = line
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
 
 
 class CatalogError(ToolkitError):
@@ -116,52 +180,62 @@ class Source(Strict):
         return self.hf or self.modelscope or self.ollama or ""
 
 
+# Integers and numbers as YAML writes them: `true` is not 1, nor "28" 28 (strict: a float field
+# still takes an integer).
+Count = Annotated[int, Field(gt=0, strict=True)]
+
+
 class ModelInfo(Strict):
     """Facts from the served weights' config.json and model card, for the VRAM plan."""
 
-    params_b: Annotated[float, Field(gt=0)] = Field(
-        description="Parameters, in billions (config.json or the model card)."
+    params_b: Annotated[float, Field(gt=0, strict=True)] | None = Field(
+        None,
+        description="Parameters, in billions (config.json or the model card); required unless "
+        "weights_gib is given.",
     )
-    layers: Annotated[int, Field(gt=0)] | None = Field(
-        None, description="Transformer layers (`num_hidden_layers`)."
-    )
-    heads: Annotated[int, Field(gt=0)] | None = Field(
+    layers: Count | None = Field(None, description="Transformer layers (`num_hidden_layers`).")
+    heads: Count | None = Field(
         None,
         description="Attention heads (`num_attention_heads`); where absent, hidden / head_dim "
         "(true of most models, not of Gemma 2).",
     )
-    kv_heads: Annotated[int, Field(gt=0)] | None = Field(
+    kv_heads: Count | None = Field(
         None, description="Key/value heads (`num_key_value_heads`), for the KV cache."
     )
-    head_dim: Annotated[int, Field(gt=0)] | None = Field(
+    head_dim: Count | None = Field(
         None, description="Dimension of one attention head (`head_dim`)."
     )
-    hidden: Annotated[int, Field(gt=0)] | None = Field(
-        None, description="Hidden size (`hidden_size`), for activations."
-    )
-    intermediate: Annotated[int, Field(gt=0)] | None = Field(
+    hidden: Count | None = Field(None, description="Hidden size (`hidden_size`), for activations.")
+    intermediate: Count | None = Field(
         None, description="MLP size (`intermediate_size`), for activations."
     )
-    vocab: Annotated[int, Field(gt=0)] | None = Field(
-        None, description="Vocabulary size (`vocab_size`), for the logits."
-    )
-    max_position: Annotated[int, Field(gt=0)] | None = Field(
+    vocab: Count | None = Field(None, description="Vocabulary size (`vocab_size`), for the logits.")
+    max_position: Count | None = Field(
         None, description="Longest context the model takes (`max_position_embeddings`)."
     )
     weights: Literal["bf16", "fp16", "fp8", "int4", "q4"] = Field(
         "bf16", description="How the served weights are stored: bytes per parameter."
     )
-    unquantized_b: Annotated[float, Field(ge=0)] = Field(
+    unquantized_b: Annotated[float, Field(ge=0, strict=True)] = Field(
         0.0,
         description="Quantized weights keep some parameters in 16 bits (embeddings and LM head; "
         "for Meta's FP8 405B also attention and the first and last layers' MLPs): how many, in "
         "billions.",
     )
-    weights_gib: Annotated[float, Field(gt=0)] | None = Field(
+    weights_gib: Annotated[float, Field(gt=0, strict=True)] | None = Field(
         None,
         description="The measured size of all weights in GiB, where it is known better than "
         "computed (GGUF files, a diffusers pipeline): it then replaces the computation.",
     )
+
+    @model_validator(mode="after")
+    def _sized(self) -> Self:
+        if self.params_b is None and self.weights_gib is None:
+            raise _FieldError(
+                "info.params_b",
+                "required unless weights_gib gives the weights' size; add either",
+            )
+        return self
 
 
 EngineValue = str | int | float | bool | list[str] | dict[str, int]
@@ -188,10 +262,10 @@ class Config(Strict):
     backend: str = Field(
         description="The server that runs the model: a key of `configs/_backends.yaml`."
     )
-    gpus: Annotated[int, Field(ge=0, le=8)] = Field(
+    gpus: Annotated[int, Field(ge=0, le=8, strict=True)] = Field(
         description="GPUs per node; 0 runs on the CPU (the backend's `cpu:` variant, if any)."
     )
-    nodes: Annotated[int, Field(ge=1, le=64)] = Field(
+    nodes: Annotated[int, Field(ge=1, le=64, strict=True)] = Field(
         1,
         description="Hosts the model spans (backends with `multi_node`); tensor-parallel x "
         "pipeline-parallel must equal gpus x nodes.",
@@ -200,23 +274,26 @@ class Config(Strict):
     info: ModelInfo | None = Field(
         None, description="The served weights' facts, for `toolkit plan`."
     )
-    gated: bool = Field(
+    gated: StrictBool = Field(
         False, description="The model needs a Hugging Face token (HF_TOKEN_FILE or HF_TOKEN)."
     )
-    vision: bool = Field(False, description="The model takes images; `toolkit probe` sends one.")
+    vision: StrictBool = Field(
+        False, description="The model takes images; `toolkit probe` sends one."
+    )
     engine_args: dict[FlagName, EngineValue] = Field(
         {},
         description="Server flags without their `--`, in order: true adds the bare flag, false "
-        "leaves it out, a list gives several values, a mapping is passed as JSON. Only for "
-        "backends that take engine arguments.",
+        "its negation where the server has one (`--no-X`, `--disable-X`; else nothing), a list "
+        "gives several values, a mapping is passed as JSON. Only for backends that take engine "
+        "arguments.",
     )
     env: dict[EnvName, str] = Field(
         {}, description="Environment variables for the server, over the backend's own."
     )
-    port: Annotated[int, Field(ge=1, le=65535)] = Field(
+    port: Annotated[int, Field(ge=1, le=65535, strict=True)] = Field(
         1042, description="The API port inside the container and, by default, on the host."
     )
-    startup_seconds: Annotated[int, Field(ge=10)] = Field(
+    startup_seconds: Annotated[int, Field(ge=10, strict=True)] = Field(
         300,
         description="How long `toolkit start` waits for the model to be listed, and the "
         "healthcheck's start period.",
@@ -263,6 +340,8 @@ class Config(Strict):
                 "engine_args",
                 f"the {self.backend} backend takes no engine arguments; remove them",
             )
+        if backend.engine_options:
+            _check_engine_options(self.engine_args, engine_options(backend.engine_options))
         if self.nodes > 1 and not backend.multi_node:
             raise _FieldError(
                 "nodes", f"the {self.backend} backend cannot span hosts; set nodes: 1"
@@ -289,12 +368,7 @@ class Config(Strict):
                 f"engine_args.{flag}",
                 f"{tp} disagrees with gpus: {self.gpus}; set it to the GPU count",
             )
-        if flag and self.gpus > 1 and tp is None:
-            raise _FieldError(
-                f"engine_args.{flag}",
-                f"missing for a {self.gpus}-GPU {self.backend} config; set it to {self.gpus}",
-            )
-        return self
+        return self  # absent, it is derived from gpus (toolkit/service/server.py)
 
     def _check_parallelism(self, tp_flag: str, pp_flag: str) -> None:
         """Across nodes (or with pipeline stages), TP x PP must use every GPU of every node."""
@@ -322,8 +396,6 @@ class Config(Strict):
     @property
     def project(self) -> str:
         """The Compose project name: the config name with characters Compose refuses replaced."""
-        from toolkit.catalog.names import project
-
         return project(self.name)
 
 
@@ -333,9 +405,52 @@ class _FieldError(ValueError):
         self.field = field
 
 
+@dataclass(frozen=True)
+class EngineOptions:
+    """A server's own command-line options, from a facts file in configs/."""
+
+    server: str  # e.g. "vLLM 0.33.0"
+    options: frozenset[str]
+    no_value: frozenset[str]  # flags that take no value (store_true and the like)
+
+
+@functools.cache
+def engine_options(file: str) -> EngineOptions:
+    """The options a facts file lists (read once per process)."""
+    path = data_root() / "configs" / file
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CatalogError(
+            f"{_show(path)}: missing or not JSON; restore it from the repository."
+        ) from None
+    return EngineOptions(
+        server=f"{data['server']} {data['version']}",
+        options=frozenset(data["options"]),
+        no_value=frozenset(data["no_value_options"]),
+    )
+
+
+def _check_engine_options(engine_args: Mapping[str, EngineValue], known: EngineOptions) -> None:
+    for flag, value in engine_args.items():
+        if flag not in known.options:
+            close = difflib.get_close_matches(flag, sorted(known.options), n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(close)}?" if close else "remove it."
+            raise _FieldError(
+                f"engine_args.{flag}", f"{known.server} has no option --{flag}; {hint}"
+            )
+        if flag in known.no_value and not isinstance(value, bool):
+            raise _FieldError(
+                f"engine_args.{flag}",
+                f"--{flag} takes no value in {known.server}; write true to pass it, got {value!r}",
+            )
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except _Refused as exc:
+        raise CatalogError(f"{_show(path)}: {exc.problem}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -359,7 +474,8 @@ def _explain(
     """Every validation error of one file, each as "field: what is wrong and what is allowed"."""
     problems = [_describe(err, model, prefix) for err in exc.errors()]
     if len(problems) == 1:
-        return CatalogError(f"{_show(path)}: {problems[0]}.")
+        end = "" if problems[0].endswith("?") else "."
+        return CatalogError(f"{_show(path)}: {problems[0]}{end}")
     listing = "\n".join(f"    {problem}" for problem in problems)
     return CatalogError(f"{_show(path)}: {len(problems)} problems; fix each:\n{listing}")
 
@@ -401,10 +517,27 @@ def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMo
     return model
 
 
-def _config_files(directory: Path) -> Iterator[Path]:
+def _config_files(directory: Path, user: bool) -> Iterator[tuple[Path, CatalogError | None]]:
+    """Each config file (.yaml or .yml), and in a user catalog each YAML file that is not one,
+    with the sentence saying why it is not loaded (the built-in catalog's _backends.yaml is
+    not a config)."""
     for path in sorted(directory.iterdir()):
-        if path.suffix in (".yaml", ".yml") and not path.name.startswith("_"):
-            yield path
+        suffix = path.suffix
+        if suffix.lower() not in (".yaml", ".yml"):
+            continue
+        if suffix in (".yaml", ".yml") and not path.name.startswith("_"):
+            yield path, None
+            continue
+        if not user:
+            continue
+        if path.name.startswith("_"):
+            why = "a file name starting with '_' is not a config; rename the file to load it."
+        else:
+            why = (
+                "only the lower-case suffixes .yaml and .yml mark a config; "
+                f"rename it to {path.stem}.yaml to load it."
+            )
+        yield path, CatalogError(f"{_show(path)}: not loaded, since {why}")
 
 
 class Catalog(Mapping[str, Config]):
@@ -446,7 +579,10 @@ class Catalog(Mapping[str, Config]):
         errors: dict[str, CatalogError] = {}
         for directory in dirs:
             seen: dict[str, Path] = {}
-            for path in _config_files(directory):
+            for path, skipped in _config_files(directory, user=directory is not builtin):
+                if skipped:
+                    errors[path.name] = skipped
+                    continue
                 name = path.stem
                 if name in seen:
                     raise CatalogError(
@@ -461,7 +597,8 @@ class Catalog(Mapping[str, Config]):
                     configs[name] = load_config(path, backends)
                 except CatalogError as exc:
                     errors[name] = exc
-        return cls(configs, backends, sources, errors)
+        _shared_projects(sources, errors)
+        return cls({n: c for n, c in configs.items() if n not in errors}, backends, sources, errors)
 
     def check(self) -> None:
         """Raise every config file's error at once, for commands that need the whole catalog."""
@@ -505,12 +642,11 @@ def unknown_name_message(name: str, known: list[str]) -> str:
 def load_config(path: Path, backends: dict[str, Backend]) -> Config:
     """Load and validate one config file; the config's name is the file's stem."""
     name = path.stem
-    if not NAME_PATTERN.match(name):
-        raise CatalogError(
-            f"{_show(path)}: config name '{name}' is not allowed; use lower-case letters, "
-            "digits, '.', '_' and '-', starting with a letter or digit."
-        )
-    data = _read_yaml(path)
+    _check_name(path, name)
+    try:
+        data = _read_yaml(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, exc) from None
     if not isinstance(data, dict):
         raise CatalogError(f"{_show(path)}: expected a mapping of fields at the top level.")
     if "name" in data:
@@ -521,6 +657,61 @@ def load_config(path: Path, backends: dict[str, Backend]) -> Config:
         return Config.model_validate({"name": name, **data}, context={"backends": backends})
     except ValidationError as exc:
         raise _explain(path, exc, Config) from None
+
+
+def _check_name(path: Path, name: str) -> None:
+    """The name becomes the image `toolkit/<name>`: refuse what Docker cannot tag."""
+    if not NAME_PATTERN.match(name):
+        raise CatalogError(
+            f"{_show(path)}: config name '{name}' cannot name a Docker image; use lower-case "
+            "letters and digits, separated by one '.', one or two '_' or any number of '-'."
+        )
+    if len(name) > NAME_MAX:
+        raise CatalogError(
+            f"{_show(path)}: config name has {len(name)} characters; shorten it to at most "
+            f"{NAME_MAX}, as the image name toolkit/NAME may have at most 255."
+        )
+
+
+def _unreadable(path: Path, exc: OSError | UnicodeDecodeError) -> CatalogError:
+    """One sentence for a catalog entry that is not a readable UTF-8 file."""
+    if isinstance(exc, UnicodeDecodeError):
+        return CatalogError(
+            f"{_show(path)}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); save the file as UTF-8."
+        )
+    if path.is_dir():
+        return CatalogError(
+            f"{_show(path)}: a directory, not a config file; rename it or move it out of the "
+            "catalog."
+        )
+    if path.is_symlink() and not path.exists():
+        return CatalogError(
+            f"{_show(path)}: a symbolic link to {path.readlink()}, which does not exist; "
+            "fix the link or remove it."
+        )
+    return CatalogError(
+        f"{_show(path)}: cannot be read ({exc.strerror or type(exc).__name__}); make it "
+        "readable or remove it."
+    )
+
+
+def _shared_projects(sources: dict[str, Path], errors: dict[str, CatalogError]) -> None:
+    """Two names that make one Compose project (`a.b` and `a-b`) would replace each other's
+    container: each file's error names the other, and neither config loads."""
+    by_project: dict[str, list[str]] = {}
+    for name in filter(NAME_PATTERN.match, sources):  # a name refused as such shares nothing
+        by_project.setdefault(project(name), []).append(name)
+    for shared, names in by_project.items():
+        for name in names if len(names) > 1 else []:
+            others = " and ".join(_show(sources[n]) for n in names if n != name)
+            errors.setdefault(
+                name,
+                CatalogError(
+                    f"{_show(sources[name])}: makes the Compose project '{shared}', as {others} "
+                    "does, so starting one would replace the other; rename one of the files."
+                ),
+            )
 
 
 def _load_backends(path: Path) -> dict[str, Backend]:

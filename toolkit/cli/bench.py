@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from toolkit.errors import UsageError
+from toolkit.errors import ToolkitError, UsageError
 from toolkit.protocols import Protocol
 
 
@@ -141,6 +141,7 @@ def _settings(options: dict[str, Any]) -> Any:
         Settings,
         check_connections,
         check_load,
+        check_sizes,
         check_turns,
         load_dataset,
         parse_shared_prefix,
@@ -152,6 +153,7 @@ def _settings(options: dict[str, Any]) -> Any:
 
     o = options
     check_load(o["rate"], o["concurrency"], o["sweep"], o["requests"], o["duration"])
+    check_sizes(o["prompt_tokens"], o["output_tokens"], o["sweep_steps"], o["warmup"], o["timeout"])
     check_connections(o["connections"])
     check_turns(o["turns"], o["think_time"], o["rate"], o["sweep"])
     shared = parse_shared_prefix(o["shared_prefix"], o["prefix_tokens"])
@@ -206,16 +208,11 @@ def _run(ctx: click.Context, name: str | None, options: dict[str, Any]) -> None:
 
     from toolkit.bench import calibrate, report, tokens
     from toolkit.bench.runner import Runner
-    from toolkit.protocols.probe import model_listed
 
     settings = _settings(options)
     target, service = _endpoint(ctx, name, options)
     count = tokens.load(options["tokenizer"]) if options["tokenizer"] else None
-    if not model_listed(target.protocol, target.url, target.model, target.api_key, timeout=10):
-        raise UsageError(
-            f"{target.url} does not list the model '{target.model}'; check the service "
-            "is running and the name is the served one."
-        )
+    _require_listed(target, name)
     runner = Runner(
         target,
         settings,
@@ -236,14 +233,34 @@ def _run(ctx: click.Context, name: str | None, options: dict[str, Any]) -> None:
     _write(doc, options["json_file"], options["html_file"])
 
 
+def _require_listed(target: Any, name: str | None) -> None:
+    """Before any load: the endpoint answers and lists the model. A --model it does not list is
+    the user's input (exit 2); an endpoint that is not reachable, or a service that does not
+    serve its model yet, is a failed step (exit 1)."""
+    from toolkit.protocols.probe import Failure, ProbeError, require_listed
+
+    try:
+        require_listed(target.protocol, target.url, target.model, target.api_key, timeout=10)
+    except ProbeError as exc:
+        if exc.kind is Failure.UNREACHABLE:
+            raise ToolkitError(f"{exc}; check the URL and that the server runs.") from None
+        if exc.kind is Failure.NOT_LISTED and name is None:
+            raise UsageError(f"{exc}; give --model a name it lists.") from None
+        if exc.kind is Failure.NOT_LISTED:
+            raise ToolkitError(
+                f"{exc}; wait until 'toolkit status {name}' says it is healthy."
+            ) from None
+        raise ToolkitError(f"{exc}; check the protocol and the API key.") from None
+
+
 def _write(doc: dict[str, Any], json_file: str | None, html_file: str | None) -> None:
     if json_file:
         Path(json_file).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", "utf-8")
         click.echo(f"wrote {json_file}")
     if html_file:
-        from toolkit.bench import html
+        from toolkit.bench import page
 
-        Path(html_file).write_text(html.render([doc]), "utf-8")
+        Path(html_file).write_text(page.render([doc]), "utf-8")
         click.echo(f"wrote {html_file}")
 
 
@@ -275,16 +292,16 @@ def _calibrate(port: int, requests: int) -> None:
 
 
 def _compare(files: list[str], html_file: str | None) -> None:
-    from toolkit.bench import html, report
+    from toolkit.bench import page, report
 
     if len(files) < 2:
         raise UsageError(
             "compare needs two or more JSON files, e.g. toolkit bench compare a.json b.json."
         )
-    docs = [html.read(path) for path in files]
+    docs = [page.read(path) for path in files]
     for path, doc in zip(files, docs, strict=True):
         click.echo(f"== {path}")
         click.echo(report.table(doc))
     if html_file:
-        Path(html_file).write_text(html.render(docs, names=[Path(f).stem for f in files]), "utf-8")
+        Path(html_file).write_text(page.render(docs, names=[Path(f).stem for f in files]), "utf-8")
         click.echo(f"wrote {html_file}")

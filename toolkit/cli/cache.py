@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.paths import data_root, state_dir
-from toolkit.service.image import image_ref
 
 if TYPE_CHECKING:
     from toolkit.catalog.configs import Catalog
@@ -34,10 +33,10 @@ def _fingerprint(user_dir: str | None) -> str:
         except OSError:
             digest.update(f"missing:{directory}".encode())
             continue
-        for entry in entries:
-            if entry.is_file():
-                stat = entry.stat()
-                digest.update(f"{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        for entry in entries:  # every entry: a new directory or broken link misses the cache
+            stat = entry.stat() if entry.is_file() else None
+            size, mtime = (stat.st_size, stat.st_mtime_ns) if stat else (-1, -1)
+            digest.update(f"{entry.path}\0{size}\0{mtime}\n".encode())
     return digest.hexdigest()[:32]
 
 
@@ -73,9 +72,10 @@ def list_rows(user_dir: str | None) -> list[dict[str, Any]]:
 
 
 def show_data(catalog: Catalog, name: str) -> dict[str, Any]:
-    """One config as `toolkit show` prints it: the name first, the image it builds, its file,
-    and how much the first start downloads."""
+    """One config as `toolkit show` prints it: the name first, the image it builds, its file
+    (and the built-in one it replaces, if any), and how much the first start downloads."""
     from toolkit.plan import memory as plan
+    from toolkit.service.image import image_ref
 
     config = catalog[name]
     backend = catalog.backend(config)
@@ -85,6 +85,9 @@ def show_data(catalog: Catalog, name: str) -> dict[str, Any]:
     if config.info and not config.source.local:
         data["download_gib"] = round(plan.weights_gib(config.info), 1)
     data["file"] = str(catalog.sources[config.name])
+    builtin = data_root() / "configs" / f"{config.name}.yaml"
+    if catalog.sources[config.name] != builtin and builtin.is_file():
+        data["overrides"] = f"configs/{config.name}.yaml"
     return data
 
 
@@ -131,6 +134,7 @@ def plan_answer(catalog: Catalog, name: str) -> dict[str, Any]:
 
 def rows_of(catalog: Catalog) -> list[dict[str, Any]]:
     """`list`'s rows of the configs that loaded."""
+    from toolkit.service.image import image_ref
 
     return [
         {

@@ -123,8 +123,9 @@ def plan(
 ) -> None:
     """Say whether a config fits its GPUs, and with what context.
 
-    Exit status 0 when it fits, 1 when it does not, 2 for a usage error. Needs no GPU and no
-    network (unless --model names a Hugging Face repo).
+    Exit status 0 when it fits; 1 when it does not, or when a fact the answer needs is missing
+    (UNKNOWN names it); 2 for a usage error. With no GPU, the budget is the container's memory
+    limit. Needs no GPU and no network (unless --model names a Hugging Face repo).
 
     \b
     Examples:

@@ -15,8 +15,8 @@ from toolkit.catalog import names
 from toolkit.host.compose import compose_command
 from toolkit.host.engine import Engine, EngineError, not_built
 from toolkit.lifecycle import proxy
+from toolkit.lifecycle.credentials import token_source
 from toolkit.lifecycle.running import Service, Started, container, containers
-from toolkit.lifecycle.secrets import token_source
 from toolkit.paths import data_root
 from toolkit.service.image import image_ref
 
@@ -195,7 +195,7 @@ def check_fit(
         )
     free = min(gpu.free_gib for gpu in gpus.select(host, ids, EngineError))
     result = plan.plan(config, catalog.backend(config), gpu_memory_gib=free)
-    if not result.fits and not force:
+    if result.fits is False and not force:  # None: unknown, which is not "cannot hold"
         raise EngineError(
             f"{config.name} does not fit GPU(s) {','.join(ids)} with {free:.1f} GiB free each: "
             f"{'; '.join(result.reasons)}; lower max-model-len, use more GPUs or a quantized "

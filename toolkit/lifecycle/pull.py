@@ -326,15 +326,15 @@ def pull(
 ) -> Pulled | str:
     """`toolkit pull`: resolve the revision again and fetch what the cache lacks; or the
     sentence saying there is nothing to pull. A gated model needs its token first."""
-    from toolkit.lifecycle import secrets
+    from toolkit.lifecycle import credentials
 
     plan = step(catalog, config)
     if isinstance(plan, str):
         return plan
-    token = secrets.token_source(config)
+    token = credentials.token_source(config)
     handed = None
     if config.gated:  # handed over as a file the container's user reads, removed after
-        token = handed = secrets.hand_over_token(f"{config.name}.pull", token)
+        token = handed = credentials.hand_over_token(f"{config.name}.pull", token)
     try:
         launch = launcher or image_launcher(catalog, config)
         return run(config.name, plan, launch, token, progress, stall_minutes)

@@ -18,9 +18,9 @@ from toolkit.host import locks
 from toolkit.host.compose import run_compose
 from toolkit.host.engine import Container, Engine, EngineError, connect
 from toolkit.lifecycle import proxy, watch
+from toolkit.lifecycle.credentials import hand_over_token, handed_token
 from toolkit.lifecycle.preflight import Launch, StartOptions, checks_or_running
 from toolkit.lifecycle.running import Interrupted, Service, Started, container
-from toolkit.lifecycle.secrets import hand_over_token, handed_token
 from toolkit.lifecycle.stop import down
 from toolkit.paths import state_dir
 

@@ -12,8 +12,8 @@ from toolkit.catalog import names
 from toolkit.host.compose import ComposeError, run_compose
 from toolkit.host.engine import EngineError, VolumeInUse, connect
 from toolkit.lifecycle import proxy, watch
+from toolkit.lifecycle.credentials import handed_token
 from toolkit.lifecycle.running import container
-from toolkit.lifecycle.secrets import handed_token
 
 
 def logs(name: str, follow: bool, tail: int | None) -> Iterator[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from toolkit import protocols
 from toolkit.catalog import names
 from toolkit.errors import ToolkitError
 from toolkit.host.engine import Container, connect
@@ -53,6 +52,8 @@ def _health(found: Container, service: Service) -> str:
         return found.health
     import json
     import urllib.request
+
+    from toolkit import protocols
 
     try:
         listing = protocols.spec(service.protocol).listing

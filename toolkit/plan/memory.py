@@ -3,7 +3,10 @@
 vLLM reserves `gpu_memory_utilization` of each GPU; weights, activations (profiled at the largest
 batch), non-torch memory and CUDA graphs come out of that budget, and the rest is KV cache. A config
 fits when that KV cache holds at least one sequence of the context it asks for. Every constant
-below names its source; the estimator errs on the side of "does not fit".
+below names its source; the estimator errs on the side of "does not fit". A fact the verdict
+needs and the config lacks (the context vLLM would serve, the KV cache's shape) is named in
+`unknown`, never priced at zero: the verdict is then neither yes nor no. A CPU config (no GPU)
+is planned against its container's memory limit.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from toolkit.catalog.backends import Backend
 from toolkit.catalog.configs import Config, ModelInfo, attention_heads
 from toolkit.errors import UsageError
+from toolkit.service.hardening import memory_limit
 
 GIB = 2**30
 # What an 80 GB A100/H100 offers: vLLM PR 10511 measured 79.22 GiB available on one.
@@ -37,10 +41,10 @@ DEFAULT_UTILIZATION = 0.9
 @dataclass
 class PerGpu:
     weights_gib: float
-    kv_cache_gib: float
+    kv_cache_gib: float | None  # None: unknown (the model facts lack the KV cache's shape)
     overhead_gib: float
-    total_gib: float
-    kv_needed_gib: float
+    total_gib: float | None
+    kv_needed_gib: float | None
 
 
 @dataclass
@@ -52,11 +56,13 @@ class Plan:
     utilization: float
     context_tokens: int
     max_context_tokens: int
-    fits: bool
+    fits: bool | None  # None: unknown, the facts in `unknown` are missing
     per_gpu: PerGpu
     reasons: list[str] = field(default_factory=list)
     advice: str = ""  # what can help when it does not fit
     nodes: int = 1
+    unknown: list[str] = field(default_factory=list)  # what the verdict needs and is not known
+    memory_limit_gib: float | None = None  # a CPU plan's budget: the container's memory limit
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,6 +77,20 @@ def parse_size(text: str) -> float:
     if value <= 0:
         raise UsageError(f"--gpu-memory '{text}' is not above zero; give one GPU's memory.")
     return value * 1e9 / GIB if unit == "gb" else value
+
+
+def limit_gib(text: str) -> float:
+    """GiB from a Compose memory size ('8g', '512m', '1048576k'; Docker's units are binary)."""
+    match = re.fullmatch(r"([0-9]+)([kmg])", text)
+    assert match, "validated by the catalog (MemorySize)"
+    return int(match.group(1)) * {"k": 2**-20, "m": 2**-10, "g": 1.0}[match.group(2)]
+
+
+def _verdict(reasons: list[str], unknown: list[str]) -> bool | None:
+    """No when a known fact rules it out, unknown when a missing fact could, else yes."""
+    if reasons:
+        return False
+    return None if unknown else True
 
 
 def parallel_problem(info: ModelInfo, tp: int) -> str | None:
@@ -88,6 +108,7 @@ def weights_gib(info: ModelInfo) -> float:
     """All weights in GiB: the quantized layers at their width, the rest in 16 bits."""
     if info.weights_gib is not None:
         return info.weights_gib
+    assert info.params_b is not None, "validation demands params_b without weights_gib"
     unquantized = info.unquantized_b if info.weights not in ("bf16", "fp16") else info.params_b
     quantized = info.params_b - unquantized
     return (quantized * BYTES[info.weights] + unquantized * 2.0) * 1e9 / GIB
@@ -166,6 +187,12 @@ def _vllm(
     kv_cache = budget - weights - overhead
     per_token = kv_bytes_per_token(info, tp) * stage_share
     context = _requested_context(config, info, asked)
+    unknown = []
+    if not context:
+        unknown.append(
+            "the context vLLM would serve is unknown: add info.max_position (the model's "
+            "max_position_embeddings) or engine_args.max-model-len"
+        )
     kv_needed = context * per_token / GIB
     kv_tokens = max(0, int(kv_cache * GIB // per_token))
     longest = min(kv_tokens, info.max_position or kv_tokens)
@@ -204,7 +231,7 @@ def _vllm(
         _r(max(kv_cache, 0.0)),
         _r(overhead),
         _r(weights + overhead + max(kv_cache, 0.0)),
-        _r(kv_needed),
+        _r(kv_needed) if context else None,
     )
     return Plan(
         config.name,
@@ -214,11 +241,12 @@ def _vllm(
         utilization,
         context,
         longest,
-        not reasons,
+        _verdict(reasons, unknown),
         per_gpu,
         reasons,
         advice,
         config.nodes,
+        unknown,
     )
 
 
@@ -250,21 +278,46 @@ def _fewest_gpus(info: ModelInfo, budget: float) -> int | None:
 def _weights(
     config: Config, backend: Backend, info: ModelInfo, gpus: int, memory: float, asked: int | None
 ) -> Plan:
-    """Weights, the KV cache of the backend's context (Ollama's num_ctx) and a fixed overhead."""
+    """Weights, the KV cache of the backend's context (Ollama's num_ctx) and a fixed overhead,
+    against each GPU's memory, or with no GPU against the container's memory limit."""
     context = (asked or backend.kv_context) if backend.kv_context else 0
-    kv = 0.0
+    kv: float | None = 0.0
+    unknown = []
     if context and info.layers and info.kv_heads and info.head_dim:
         kv = context * kv_bytes_per_token(info, 1) / GIB
+    elif context:
+        kv = None
+        unknown.append(
+            f"the KV cache of its {context}-token context is unknown: add info.layers, kv_heads "
+            "and head_dim (the model's config.json)"
+        )
     overhead = backend.overhead_gib
     share = max(1, gpus)
     weights = weights_gib(info) / share
-    total = weights + kv / share + overhead
+    kv_share = None if kv is None else kv / share
+    known = weights + (kv_share or 0.0) + overhead
+    needs = f"{'at least ' if kv is None else ''}{known:.1f} GiB"
     reasons = []
     advice = ""
-    if gpus and total > memory:  # with no GPU it runs on the CPU: no GPU memory to exceed
-        reasons.append(f"it needs {total:.1f} GiB per GPU and a GPU has {memory:.1f} GiB")
+    limit = limit_text = None
+    if not gpus:  # on the CPU: the container's memory limit is the budget
+        limit_text = memory_limit(backend, config)
+        limit = limit_gib(limit_text)
+        if known > limit:
+            reasons.append(
+                f"it needs {needs} of memory and its memory limit ({limit_text}) "
+                f"allows {limit:.1f} GiB"
+            )
+            advice = (
+                "Raise its memory_limit (the host must have the memory), or serve it on GPUs "
+                "or a smaller or quantized variant."
+            )
+    elif known > memory:
+        reasons.append(f"it needs {needs} per GPU and a GPU has {memory:.1f} GiB")
         advice = "Use GPUs with more memory, or a smaller or quantized variant."
-    per_gpu = PerGpu(_r(weights), _r(kv / share), _r(overhead), _r(total), _r(kv / share))
+    total = None if kv_share is None else _r(known)
+    kv_value = None if kv_share is None else _r(kv_share)
+    per_gpu = PerGpu(_r(weights), kv_value, _r(overhead), total, kv_value)
     return Plan(
         config.name,
         config.backend,
@@ -273,10 +326,12 @@ def _weights(
         1.0,
         context,
         context,
-        not reasons,
+        _verdict(reasons, unknown),
         per_gpu,
         reasons,
         advice,
+        unknown=unknown,
+        memory_limit_gib=None if limit is None else _r(limit),
     )
 
 
@@ -284,16 +339,36 @@ def _r(value: float) -> float:
     return round(value, 2)
 
 
+def _column(value: float | None) -> str:
+    """A figure of the table, or 'unknown' where the facts do not tell it."""
+    return f"{'unknown' if value is None else f'{value:.2f}':>8}"
+
+
+def verdict(result: Plan) -> str:
+    """The last line: FITS, DOES NOT FIT with why and what helps, or UNKNOWN with what to add."""
+    if result.fits:
+        return "FITS"
+    if result.fits is None:
+        return "UNKNOWN: " + "; ".join(result.unknown) + "."
+    return ("DOES NOT FIT: " + "; ".join(result.reasons) + ". " + result.advice).rstrip()
+
+
 def describe(result: Plan) -> str:
     """A table per GPU and the verdict, for humans."""
     p = result.per_gpu
     if not result.gpus:
+        kv = ""
+        if p.kv_cache_gib is None:
+            kv = ", KV cache unknown"
+        elif p.kv_cache_gib:
+            kv = f", KV cache {p.kv_cache_gib:.2f} GiB"
+        limit = result.memory_limit_gib
         return "\n".join(
             [
                 f"{result.config} ({result.backend}) on the CPU: no GPU needed",
                 f"  host memory: weights {p.weights_gib:.2f} GiB, overhead {p.overhead_gib:.2f} "
-                "GiB" + (f", KV cache {p.kv_cache_gib:.2f} GiB" if p.kv_cache_gib else ""),
-                "FITS" if result.fits else "DOES NOT FIT: " + "; ".join(result.reasons) + ".",
+                f"GiB{kv}" + ("" if limit is None else f"; memory limit {limit:.2f} GiB"),
+                verdict(result),
             ]
         )
     where = f"{result.gpus} GPU(s) of {result.gpu_memory_gib} GiB"
@@ -304,16 +379,15 @@ def describe(result: Plan) -> str:
         f"  {'per GPU':<22}{'GiB':>8}",
         f"  {'weights':<22}{p.weights_gib:>8.2f}",
         f"  {'overhead':<22}{p.overhead_gib:>8.2f}",
-        f"  {'KV cache':<22}{p.kv_cache_gib:>8.2f}",
-        f"  {'total':<22}{p.total_gib:>8.2f}",
+        f"  {'KV cache':<22}{_column(p.kv_cache_gib)}",
+        f"  {'total':<22}{_column(p.total_gib)}",
     ]
-    if result.context_tokens:
+    if result.context_tokens and p.kv_needed_gib is not None:
         lines.append(
             f"  KV for {result.context_tokens} tokens: {p.kv_needed_gib:.2f} GiB; "
             f"longest context that fits: {result.max_context_tokens} tokens"
         )
-    if result.fits:
-        lines.append("FITS")
-    else:
-        lines.append("DOES NOT FIT: " + "; ".join(result.reasons) + ". " + result.advice)
+    elif result.max_context_tokens and p.kv_cache_gib is not None:
+        lines.append(f"  longest context that fits: {result.max_context_tokens} tokens")
+    lines.append(verdict(result))
     return "\n".join(lines)

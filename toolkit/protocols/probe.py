@@ -26,6 +26,7 @@ __all__ = [
     "example_request",
     "model_listed",
     "probe",
+    "require_listed",
 ]
 
 
@@ -89,18 +90,28 @@ def _require_listed(names: list[str], model: str, where: str) -> str:
     return f"'{model}' is listed"
 
 
+def require_listed(
+    protocol: str, base_url: str, model: str, api_key: str | None = None, timeout: float = 1.0
+) -> None:
+    """Raise ProbeError unless the server lists the served name; its kind tells an endpoint
+    that is not reachable from one that answers without the model."""
+    listing = spec(protocol).listing
+    client = Client(base_url, api_key, timeout)
+    try:
+        _require_listed(listed(client, listing), model, f"{client.base_url}{listing.path}")
+    finally:
+        client.close()
+
+
 def model_listed(
     protocol: str, base_url: str, model: str, api_key: str | None = None, timeout: float = 1.0
 ) -> bool:
     """Readiness: the server lists the served name (not merely a port that answers)."""
-    listing = spec(protocol).listing
-    client = Client(base_url, api_key, timeout)
     try:
-        return model in listed(client, listing)
+        require_listed(protocol, base_url, model, api_key, timeout)
     except ProbeError:
         return False
-    finally:
-        client.close()
+    return True
 
 
 def probe(

@@ -20,7 +20,6 @@ from typing import Any
 from toolkit.catalog.configs import Catalog, Config
 from toolkit.host.compose import compose_command
 from toolkit.host.engine import EngineError, connect
-from toolkit.paths import data_root
 from toolkit.release.git import git_or
 from toolkit.render import compose as render
 from toolkit.service.image import image_ref
@@ -61,11 +60,7 @@ def build(catalog: Catalog, config: Config, options: BuildOptions) -> Built:
     ref = image_ref(config, backend)
     with tempfile.TemporaryDirectory(prefix="toolkit-build-") as scratch:
         context = Path(scratch) / "context"
-        shutil.copytree(
-            data_root() / "images" / backend.context,
-            context,
-            ignore=shutil.ignore_patterns("*.Dockerfile", "*.j2"),
-        )
+        render.stage_context(backend.context, context)
         (context / "Dockerfile").write_text(
             render.render_dockerfile(catalog, config), encoding="utf-8"
         )

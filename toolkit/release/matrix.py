@@ -1,8 +1,9 @@
 """The CI build matrix, computed from the catalog (never listed by hand).
 
 A config's build inputs are its generated Dockerfile and the files of its backend's build context
-(images/<backend>/ less the other configs' Dockerfiles and the template, whose effect shows in the
-generated Dockerfiles, which `toolkit render --check` keeps in step with the catalog).
+(images/<backend>/ as a build stages it, toolkit/render/compose.py in_context: less the other
+configs' Dockerfiles and the template, whose effect shows in the generated Dockerfiles, which
+`toolkit render --check` keeps in step with the catalog).
 
 A config served from a Hugging Face repository names its config twin: the repository's config
 files without the weights, at configs/twins/<owner>--<name>.json, on which CI runs a vLLM image's
@@ -11,6 +12,7 @@ own start-time checks without a GPU (scripts/vllm_twin_check.py).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from toolkit.catalog.configs import Catalog, Config
@@ -52,7 +54,7 @@ def inputs_changed(catalog: Catalog, config: Config, changed: set[str]) -> bool:
     for path in changed:
         if path == own:
             return True
-        if path.startswith(prefix) and not path.endswith((".Dockerfile", ".j2")):
+        if path.startswith(prefix) and render.in_context(Path(path.removeprefix(prefix))):
             return True
     return False
 

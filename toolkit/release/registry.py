@@ -93,6 +93,7 @@ def push(
                 engine.images.remove(f"{target}:{tag}", noprune=True)  # the tag only
                 raise
             pushed.append(Pushed(f"{target}:{tag}", digest))
+            names.record_pushed({f"{target}:{tag}": digest})
     return pushed
 
 

@@ -9,7 +9,7 @@ CLI lists the targets for `--target` without importing Jinja.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,28 @@ TARGETS = {
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """The kubernetes target's placement, sizing and policy choices (none: derived defaults)."""
+
+    cpu_request: str | None = None
+    memory_request: str | None = None
+    memory_limit: str | None = None
+    tolerations: tuple[str, ...] = ()  # KEY[=VALUE]:EFFECT, added to the GPU taint's
+    node_selector: tuple[str, ...] = ()  # KEY=VALUE
+    runtime_class: str | None = None
+    priority_class: str | None = None
+    gpu_products: tuple[str, ...] = ()  # nvidia.com/gpu.product values, as GFD writes them
+    shared_storage_class: str | None = None  # a ReadWriteMany class: one model copy per group
+    api_from: tuple[str, ...] = ()  # namespaces admitted to the API port; "*": anywhere
+    top_level: bool = False  # also write DIR/kustomization.yaml over every config folder
+    autoscale_max: int | None = None  # a KEDA ScaledObject up to this many replicas
+    prometheus: str | None = None  # the Prometheus KEDA queries
+
+    def given(self) -> bool:
+        return self != Cluster()
+
+
+@dataclass(frozen=True)
 class Options:
     """What `toolkit render` was asked; each target refuses what it does not take."""
 
@@ -33,6 +55,7 @@ class Options:
     namespace: str | None = None
     tag: str | None = None
     ingress_host: str | None = None
+    cluster: Cluster = field(default_factory=Cluster)
 
 
 def run(target: str, catalog: Catalog, selected: list[str] | None, options: Options) -> str:

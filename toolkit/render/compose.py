@@ -1,14 +1,19 @@
 """Render compose files and Dockerfiles from the catalog with Jinja.
 
 Every generated file starts with GENERATED_MARK, so regeneration can delete old output first and a
-config removed from the catalog leaves nothing behind (the docker-library way).
+config removed from the catalog leaves nothing behind (the docker-library way). Rendered anywhere
+but the toolkit's own tree, each config's build context comes along (context_files), so the
+output builds and runs without the toolkit.
 """
 
 from __future__ import annotations
 
+import filecmp
+import fnmatch
 import functools
 import json
 import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,12 +82,64 @@ def dockerfile_path(catalog: Catalog, config: Config, root: Path | None = None) 
     return (root or data_root()) / "images" / context / f"{config.name}.Dockerfile"
 
 
+# What a build context holds that no build of it uses: the Dockerfiles rendered for each config
+# (a build brings its own), the templates they come from, and bytecode.
+_NOT_CONTEXT = ("*.Dockerfile", "*.j2", "__pycache__", "*.pyc")
+
+
+def in_context(relative: Path, wheels: bool = True) -> bool:
+    """Whether a file of images/<context>/ (a path relative to it) is one a build needs."""
+    skip = _NOT_CONTEXT + (() if wheels else ("*.whl",))
+    return not any(fnmatch.fnmatch(part, p) for part in relative.parts for p in skip)
+
+
+def context_files(context: str, wheels: bool = True) -> list[Path]:
+    """The files of build context images/<context>/ a build needs, relative to it; without
+    `wheels`, less the wheels a user dropped into its wheelhouse/ (the folder stays, with its
+    README, for the Dockerfile's bind mount)."""
+    base = data_root() / "images" / context
+    found = (path.relative_to(base) for path in base.rglob("*") if path.is_file())
+    return sorted(relative for relative in found if in_context(relative, wheels))
+
+
+def stage_context(context: str, target: Path) -> None:
+    """Copy build context images/<context>/ (its context_files, wheels too) into target."""
+    base = data_root() / "images" / context
+    target.mkdir(parents=True, exist_ok=True)
+    for relative in context_files(context):
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(base / relative, target / relative)
+
+
+def context_copies(catalog: Catalog, selected: list[str] | None, root: Path) -> dict[Path, Path]:
+    """Rendered under another root: each rendered config's build context files there (target:
+    source), so that root's compose files build alone. Under the toolkit's own tree: none."""
+    if root.resolve() == data_root().resolve():
+        return {}
+    contexts = sorted({catalog.backend(catalog[name]).context for name in selected or catalog})
+    return {
+        root / "images" / context / relative: data_root() / "images" / context / relative
+        for context in contexts
+        for relative in context_files(context, wheels=False)
+    }
+
+
 def local_model_default(config: Config) -> str:
     """The config's local model path as the compose file (in compose/) sees it."""
     path = Path(config.source.local or "")
     if path.is_absolute():
         return str(path)
     return str(Path("..") / path)
+
+
+def source_file(catalog: Catalog, config: Config) -> str:
+    """The config's file as a header names it: configs/NAME.yaml for a built-in one, a user
+    catalog's file as its directory was given (relative if given so)."""
+    path = catalog.sources[config.name]
+    try:
+        return str(path.relative_to(data_root()))
+    except ValueError:
+        return str(path)
 
 
 @dataclass(frozen=True)
@@ -97,8 +154,9 @@ class Context:
         backend = self.catalog.backend(c)
         return {
             "c": c,
-            "header": f"{GENERATED_MARK} from configs/{c.name}.yaml. Do not edit: edit the "
-            "config, then run `toolkit render`.",
+            "source_file": source_file(self.catalog, c),
+            "header": f"{GENERATED_MARK} from {source_file(self.catalog, c)}. Do not edit: edit "
+            "the config, then run `toolkit render`.",
             "backend": backend,
             "context_dir": backend.context,
             "image": image_ref(c, backend),
@@ -187,14 +245,44 @@ def generated_files(root: Path | None = None) -> list[Path]:
     """Generated files now on disk under root, recognised by their header."""
     root = root or data_root()
     candidates = [*(root / "compose").glob("*.yaml"), *(root / "images").glob("*/*.Dockerfile")]
-    return sorted(p for p in candidates if GENERATED_MARK in p.read_text(encoding="utf-8")[:300])
+    return sorted(p for p in candidates if _generated(p))
+
+
+def _generated(path: Path) -> bool:
+    """A file the toolkit wrote: its header says so (a folder or another file is the user's)."""
+    return path.is_file() and GENERATED_MARK in path.read_text("utf-8", errors="replace")[:300]
 
 
 def write(
     catalog: Catalog, selected: list[str] | None = None, root: Path | None = None
 ) -> list[Path]:
-    """Regenerate; without names, delete old output first so removed configs leave nothing."""
+    """Regenerate; without names, delete old output first so removed configs leave nothing.
+
+    A file in the way that lacks the header is the user's: refused, and nothing is written. So is
+    a build context file there that differs from the toolkit's (a copy carries no header)."""
     files = outputs(catalog, selected, root)
+    copies = context_copies(catalog, selected, root or data_root())
+    changed = [
+        target
+        for target, source in copies.items()
+        if target.exists() and not (target.is_file() and filecmp.cmp(source, target, shallow=False))
+    ]
+    if changed:
+        raise UsageError(
+            f"{changed[0]} differs from the toolkit's {_relative(copies[changed[0]], data_root())}"
+            ", which rendering copies there; move it away (or delete it to take the toolkit's) "
+            "or choose another --output folder."
+        )
+    foreign = [
+        path
+        for path, text in files.items()
+        if GENERATED_MARK in text[:300] and path.exists() and not _generated(path)
+    ]
+    if foreign:
+        raise UsageError(
+            f"{foreign[0]} was not written by the toolkit (it lacks the generated-file header), "
+            "so rendering would overwrite it; move it away or choose another --output folder."
+        )
     if not selected:
         for stale in set(generated_files(root)) - set(files):
             stale.unlink()
@@ -202,6 +290,10 @@ def write(
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
+    for target, source in copies.items():
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
     return sorted(files)
 
 
@@ -212,6 +304,11 @@ def check(
     files = outputs(catalog, selected, root)
     differ = [
         p for p, text in files.items() if not p.exists() or p.read_text(encoding="utf-8") != text
+    ]
+    differ += [
+        target
+        for target, source in context_copies(catalog, selected, root or data_root()).items()
+        if not target.is_file() or not filecmp.cmp(source, target, shallow=False)
     ]
     if not selected:
         differ += [p for p in generated_files(root) if p not in files]
@@ -224,7 +321,17 @@ def run(catalog: Catalog, selected: list[str] | None, options: Options) -> str:
         raise UsageError(
             "--registry, --namespace, --tag and --ingress-host go with --target kubernetes."
         )
-    root = options.out or (data_root() if is_checkout() else Path.cwd())
+    if options.cluster.given():
+        raise UsageError(
+            "the cluster options (--cpu-request, --toleration, --top-level and the like) go "
+            "with --target kubernetes."
+        )
+    if options.out is None and not is_checkout():
+        raise UsageError(
+            "an installed toolkit has no repository to render into; give --output DIR (-o), "
+            "the folder to write compose/ and images/ to."
+        )
+    root = options.out or data_root()
     count = len(selected or catalog)
     if options.check:
         differ = check(catalog, selected, root)
@@ -236,7 +343,9 @@ def run(catalog: Catalog, selected: list[str] | None, options: Options) -> str:
             )
         return f"all generated files match the catalog ({len(catalog)} configs)"
     written = write(catalog, selected, root)
-    return f"rendered {len(written)} files for {count} configs in {root}"
+    copied = len(context_copies(catalog, selected, root))
+    contexts = f", with their build contexts ({copied} files)" if copied else ""
+    return f"rendered {len(written)} files for {count} configs in {root}{contexts}"
 
 
 def _relative(path: Path, root: Path) -> str:

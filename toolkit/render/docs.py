@@ -23,10 +23,12 @@ INTRO = """\
 # The catalog format: `configs/NAME.yaml`
 
 One YAML file per config; the file name (without `.yaml`) is the config's name, so a file holds no
-`name:` key. Files are read strictly: an unknown key, a wrong type, a GPU count that disagrees
-with the tensor-parallel size or a protocol the backend cannot serve is refused, naming the file,
-the field and what is allowed. Files whose name starts with `_` are not configs
-(`configs/_backends.yaml` describes the backends). A directory of your own
+`name:` key. A name follows Docker's image-name grammar (it is the image's `toolkit/<name>`):
+lower-case letters and digits separated by one `.`, one or two `_` or any number of `-`.
+Files are read strictly: an unknown key, a wrong type, a GPU count that disagrees
+with the tensor-parallel size (left out, it is the GPU count) or a protocol the backend cannot
+serve is refused, naming the file, the field and what is allowed. Files whose name starts with
+`_` are not configs (`configs/_backends.yaml` describes the backends). A directory of your own
 (`--catalog DIR` or `TOOLKIT_CATALOG=DIR`) is laid over the built-in one: a file with a
 built-in name replaces that config, a new name adds one.
 

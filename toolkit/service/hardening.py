@@ -43,8 +43,13 @@ def compose_fields(backend: Backend, config: Config) -> dict[str, Any]:
         fields["tmpfs"] = list(runtime.tmpfs)
     fields["pids_limit"] = runtime.pids_limit
     if not config.gpus:
-        fields["mem_limit"] = config.memory_limit or runtime.cpu_memory_limit
+        fields["mem_limit"] = memory_limit(backend, config)
     return fields
+
+
+def memory_limit(backend: Backend, config: Config) -> str:
+    """A CPU service's memory limit as Compose takes it: the config's, else its backend's."""
+    return config.memory_limit or backend.runtime.cpu_memory_limit
 
 
 class UnreadableModel(ToolkitError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from toolkit.catalog.backends import Backend
-from toolkit.catalog.configs import Config
+from toolkit.catalog.configs import Config, engine_options
 
 
 def _values(config: Config, backend: Backend) -> dict[str, str]:
@@ -37,7 +37,7 @@ def server_command(config: Config, backend: Backend) -> list[str]:
     command = _fill(backend.command, config, backend)
     if config.source.revision:
         command += _fill(backend.revision_args, config, backend)
-    return command + engine_flags(config) if backend.engine_args else command
+    return command + engine_flags(config, backend) if backend.engine_args else command
 
 
 def server_env(config: Config, backend: Backend) -> dict[str, str]:
@@ -62,11 +62,29 @@ def health_test(config: Config, backend: Backend) -> list[str]:
     return _fill(backend.healthcheck, config, backend)
 
 
-def engine_flags(config: Config) -> list[str]:
-    """The catalog's engine_args as command-line flags, in the config file's order."""
+def derived_args(config: Config, backend: Backend) -> dict[str, int]:
+    """Engine arguments the config leaves to its GPU count: the tensor-parallel size of a
+    multi-GPU config on one host without pipeline stages (validation refuses one that disagrees;
+    across hosts or with stages the config gives TP x PP itself)."""
+    flag, stages = backend.parallel_flag, backend.pipeline_flag
+    if not flag or config.gpus < 2 or flag in config.engine_args or config.nodes > 1:
+        return {}
+    if stages and stages in config.engine_args:
+        return {}
+    return {flag: config.gpus}
+
+
+def engine_flags(config: Config, backend: Backend) -> list[str]:
+    """The catalog's engine_args as command-line flags, in the config file's order, then any
+    derived from the GPU count. `false` is the flag's negation where the server has one
+    (`--no-X`, or `--disable-X` for an `--enable-X`, as its options file says), so it turns off
+    what is on by default (vLLM's prefix caching, say); elsewhere it leaves the flag out."""
+    known = engine_options(backend.engine_options).options if backend.engine_options else None
     args: list[str] = []
-    for flag, value in config.engine_args.items():
+    for flag, value in (config.engine_args | derived_args(config, backend)).items():
         if value is False:
+            off = [f for f in (f"no-{flag}", _disable(flag)) if known and f in known]
+            args.extend(f"--{f}" for f in off[:1])
             continue
         args.append(f"--{flag}")
         if value is True:
@@ -78,3 +96,7 @@ def engine_flags(config: Config) -> list[str]:
         else:
             args.append(str(value))
     return args
+
+
+def _disable(flag: str) -> str:
+    return "disable-" + flag.removeprefix("enable-") if flag.startswith("enable-") else ""
