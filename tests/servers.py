@@ -156,10 +156,12 @@ class Answer:
 
 class ScriptedServer:
     """Answers fixed bytes for (method, path), or for (method, path, "stream=false") when the
-    request's JSON body asks for no stream; 404 for anything else."""
+    request's JSON body asks for no stream; 404 for anything else. With `capacity`, at most that
+    many requests are answered at once; the others wait their turn (a server at its limit)."""
 
-    def __init__(self, answers: dict[tuple[str, ...], Answer]) -> None:
+    def __init__(self, answers: dict[tuple[str, ...], Answer], capacity: int | None = None) -> None:
         self.answers = answers
+        self.slots = threading.Semaphore(capacity) if capacity else contextlib.nullcontext()
         self.requests: list[tuple[str, str, bytes]] = []  # (method, path, body), in order
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -177,6 +179,7 @@ class ScriptedServer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         answers = self.answers
         requests = self.requests
+        slots = self.slots
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -213,7 +216,11 @@ class ScriptedServer:
                 self.end_headers()
                 self.wfile.write(answer.body)
 
-            do_GET = _answer
-            do_POST = _answer
+            def _limited(self) -> None:
+                with slots:
+                    self._answer()
+
+            do_GET = _limited
+            do_POST = _limited
 
         return Handler

@@ -52,7 +52,7 @@ def bench(run: Run, tmp_path: Path, answer: Answer, *args: str) -> dict[str, Any
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
-    assert doc["schema"] == "toolkit-bench/1"
+    assert doc["schema"] == "toolkit-bench/2"
     [level] = doc["levels"]
     return dict(level)
 
@@ -73,16 +73,45 @@ def test_ttft_waits_for_content_not_the_role_only_first_chunk(run: Run, tmp_path
     assert level["output_tokens"] == 6
 
 
-def test_a_reasoning_chunk_is_the_first_token(run: Run, tmp_path: Path) -> None:
+def test_a_reasoning_stream_reports_both_ttfts(run: Run, tmp_path: Path) -> None:
+    """Reasoning one pause after the role chunk, more of it, then the answer: TTFT to any token
+    and TTFT to the first content, in the JSON and as two columns of the table."""
     events = sse(
-        ROLE, chunk({"reasoning_content": "Hmm"}), chunk({"content": "Hi"}, "stop"), usage(2)
+        ROLE,
+        chunk({"reasoning_content": "Hmm"}),
+        chunk({"reasoning_content": ", well"}),
+        chunk({"content": "Hi"}, "stop"),
+        usage(3),
     )
-    level = bench(
-        run, tmp_path, Answer(chunks=events, content_type="text/event-stream", pause=PAUSE)
-    )
-    # reasoning came one pause after the role chunk, the answer two pauses after it
+    answer = Answer(chunks=events, content_type="text/event-stream", pause=PAUSE)
+    answers = {("GET", "/v1/models"): MODELS, ("POST", "/v1/chat/completions"): answer}
+    out = tmp_path / "result.json"
+    with ScriptedServer(answers) as server:
+        result = run(
+            "bench", "--url", server.url, "--protocol", "openai-text", "--model", "m",
+            "--requests", "2", "--warmup", "0", "--json", str(out),
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [level] = json.loads(out.read_text())["levels"]
     assert PAUSE * 1000 <= level["ttft_ms"]["p50"] < 2 * PAUSE * 1000
+    assert 3 * PAUSE * 1000 <= level["ttft_content_ms"]["p50"] < 4 * PAUSE * 1000
     assert level["errors"] == {}
+    header, row = result.stdout.splitlines()[:2]
+    for name, low in (("TTFT_ANY", 1), ("TTFT_CONTENT", 3)):
+        p50 = float(row[header.index(f"{name} P50/P99 MS") :].split()[0].split("/")[0])
+        assert low * PAUSE * 1000 <= p50 < (low + 1) * PAUSE * 1000
+
+
+def test_without_reasoning_the_table_has_one_ttft(run: Run, tmp_path: Path) -> None:
+    answers = {("GET", "/v1/models"): MODELS, ("POST", "/v1/chat/completions"): SERVICE}
+    with ScriptedServer(answers) as server:
+        result = run(
+            "bench", "--url", server.url, "--protocol", "openai-text", "--model", "m",
+            "--requests", "1", "--warmup", "0",
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    header = result.stdout.splitlines()[0]
+    assert " TTFT P50/P99 MS " in header and "TTFT_CONTENT" not in header
 
 
 def test_usage_only_in_the_last_chunk_counts_the_tokens(run: Run, tmp_path: Path) -> None:
@@ -234,3 +263,113 @@ def test_ollama_counts_come_from_eval_count(run: Run, tmp_path: Path) -> None:
     assert level["output_tokens"] == 2 * 282
     assert level["prompt_tokens"] == 2 * 26
     assert level["server_tpot_ms"]["p50"] == pytest.approx(4535.599 / 282, abs=0.01)
+
+
+FAST = sse(ROLE, chunk({"content": "Hi"}, "stop"), usage(1), "[DONE]")
+
+
+def test_a_poisson_run_on_schedule_does_not_warn(run: Run, tmp_path: Path) -> None:
+    """Seed 0's Poisson schedule holds 132 arrivals in 3 s at 50/s (43.9/s between the first and
+    the last): fewer than 50/s asks for, by chance, yet every one sent on time."""
+    answer = Answer(chunks=FAST, content_type="text/event-stream")
+    level = bench(
+        run, tmp_path, answer, "--rate", "50", "--poisson", "--duration", "3",
+        "--requests", "100000",
+    )  # fmt: skip
+    assert level["requests"] == 132
+    assert level["schedule_rate"] == pytest.approx(43.871, abs=0.01)
+    assert level["requests_per_s"] < 0.95 * 50  # what the old warning judged by
+    assert level["send_rate"] >= 0.95 * level["schedule_rate"]
+    assert level["warnings"] == []
+
+
+def test_a_short_level_with_slow_answers_does_not_warn(run: Run, tmp_path: Path) -> None:
+    """16 requests at 5.51/s whose answers take 0.3 s: the answers end after the schedule, so
+    completed / (first send to last answer) is below the rate, yet every send was on time."""
+    events = sse(ROLE, chunk({"content": "Hi"}), chunk({"content": "!"}, "stop"), usage(2))
+    answer = Answer(chunks=events, content_type="text/event-stream", pause=PAUSE)
+    level = bench(run, tmp_path, answer, "--rate", "5.51", "--requests", "16")
+    assert level["requests_per_s"] < 0.99 * 5.51  # what the old warning judged by
+    assert level["send_rate"] == pytest.approx(5.51, rel=0.05)
+    assert level["warnings"] == []
+
+
+def test_a_client_that_cannot_keep_up_warns(run: Run, tmp_path: Path) -> None:
+    """300 sends in 3 ms: no Python client sends that fast, so the sends fall behind."""
+    answer = Answer(chunks=FAST, content_type="text/event-stream")
+    level = bench(run, tmp_path, answer, "--rate", "100000", "--requests", "300")
+    assert level["send_rate"] < 0.95 * level["schedule_rate"]
+    [warning] = level["warnings"]
+    assert warning == (
+        f"sent {level['send_rate']:g} req/s of the {level['schedule_rate']:g} scheduled: the "
+        "client fell behind the schedule (latencies count from the schedule, so they include "
+        "the delay)."
+    )
+
+
+# A fixed service time of 0.3 s: three chunks 0.15 s apart.
+SERVICE = Answer(
+    chunks=sse(ROLE, chunk({"content": "Hi"}, "stop"), usage(1)),
+    content_type="text/event-stream",
+    pause=PAUSE / 2,
+)
+
+
+def test_closed_loop_client_wait_is_near_zero_within_the_connections(
+    run: Run, tmp_path: Path
+) -> None:
+    level = bench(run, tmp_path, SERVICE, "--concurrency", "2", "--requests", "6")
+    assert level["client_wait_ms"]["p99"] < 50
+    assert level["e2e_ms"]["p50"] >= PAUSE * 1000
+
+
+def test_closed_loop_client_wait_grows_past_the_connections(run: Run, tmp_path: Path) -> None:
+    """4 requests in flight over 2 connections: two always wait in the client. aiohttp's pool
+    is not first come, first served (a worker whose answer ended takes its freed connection
+    again before an older waiter wakes), so two requests wait out the whole run rather than
+    each waiting one service time: the figure shows that too."""
+    level = bench(
+        run, tmp_path, SERVICE, "--concurrency", "4", "--connections", "2", "--requests", "8"
+    )
+    wait = level["client_wait_ms"]
+    assert wait["max"] >= 2 * PAUSE * 1000  # waited through several 0.3 s answers
+    assert wait["mean"] >= 0.5 * PAUSE * 1000
+    # the wait is inside the latency: from due to answered
+    assert level["e2e_ms"]["max"] >= wait["max"] + 0.9 * PAUSE * 1000
+
+
+def test_open_loop_client_wait_under_and_past_capacity(run: Run, tmp_path: Path) -> None:
+    """Two connections and 0.3 s answers hold 6.7 requests/s: at 4/s nothing waits, at 20/s
+    the sends queue in the client, the wait grows request by request, and the level warns."""
+    under = bench(run, tmp_path, SERVICE, "--rate", "4", "--connections", "2", "--requests", "8")
+    assert under["client_wait_ms"]["p99"] < 50
+    assert under["warnings"] == []
+    past = bench(run, tmp_path, SERVICE, "--rate", "20", "--connections", "2", "--requests", "10")
+    # the 10th request is due at 0.45 s and sent at 1.2 s, after four rounds of two
+    assert past["client_wait_ms"]["max"] >= 0.6 * 1000
+    assert past["schedule_lag_ms"]["p99"] < 50  # the scheduler kept time; the connections did not
+    assert past["send_rate"] < 0.95 * past["schedule_rate"]
+    assert past["warnings"][0].startswith(f"sent {past['send_rate']:g} req/s of the ")
+
+
+def test_the_table_shows_the_client_wait(run: Run, tmp_path: Path) -> None:
+    answers = {("GET", "/v1/models"): MODELS, ("POST", "/v1/chat/completions"): SERVICE}
+    with ScriptedServer(answers) as server:
+        result = run(
+            "bench", "--url", server.url, "--protocol", "openai-text", "--model", "m",
+            "--requests", "4", "--warmup", "0", "--concurrency", "2", "--connections", "1",
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    header, row = result.stdout.splitlines()[:2]
+    column = header.index("CLIENT_WAIT P50/P99 MS")
+    wait = row[column:].split()[0]
+    assert float(wait.split("/")[1]) >= 0.8 * PAUSE * 1000  # the second request waited
+
+
+def test_connections_below_one_are_refused(run: Run) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run(
+        "bench", "--url", url, "--protocol", "openai-text", "--model", "m", "--connections", "0"
+    )
+    assert result.exit_code == 2
+    assert result.stderr == "error: --connections must be at least 1, e.g. --connections 8.\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,6 +59,13 @@ class Settings:
     sizes: tuple[str, ...] = ("64x64",)
     seed: int = 0
     timeout: float = 600.0
+    connections: int | None = None  # the client's connection cap; None: the level's concurrency
+    shared_prefix: tuple[int, int] | None = None  # (system prompts, questions each)
+    prefix_tokens: int = 1024  # the length of each shared system prompt
+    turns: int = 1  # questions per conversation, each sent with the history so far
+    think_time: float = 0.0  # seconds between an answer and the next turn's question
+    find_max_rate: bool = False
+    slo_targets: dict[str, float] = field(default_factory=dict)  # "ttft_p99" -> ms
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -106,6 +114,11 @@ def check_sizes(
         raise UsageError("--timeout must be above 0 seconds, e.g. --timeout 600.")
 
 
+def check_connections(connections: int | None) -> None:
+    if connections is not None and connections < 1:
+        raise UsageError("--connections must be at least 1, e.g. --connections 8.")
+
+
 def parse_slo(text: str | None) -> dict[str, float]:
     """`ttft=500ms,tpot=50ms` -> {"ttft": 500.0, "tpot": 50.0} in milliseconds."""
     slo: dict[str, float] = {}
@@ -146,6 +159,84 @@ def synthetic_messages(prompt_tokens: int, index: int) -> list[dict[str, Any]]:
     """A prompt of about `prompt_tokens` tokens; the number in front defeats prefix caching."""
     words = _FILLER * max(prompt_tokens - 4, 1)
     return [{"role": "user", "content": f"{index}:{words}"}]
+
+
+_TARGET = re.compile(r"(ttft|itl|tpot|e2e)_p(\d{1,2}(?:\.\d+)?)")
+
+
+def parse_slo_targets(text: str | None) -> dict[str, float]:
+    """`ttft_p99=500ms,e2e_p90=2s` -> {"ttft_p99": 500.0, "e2e_p90": 2000.0}, for
+    --find-max-rate: limits on a level's percentiles rather than on each request."""
+    example = "e.g. --slo ttft_p99=500ms,itl_p99=50ms"
+    if not text:
+        raise UsageError(f"--find-max-rate needs --slo limits on percentiles, {example}.")
+    targets: dict[str, float] = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = (part.strip() for part in item.partition("="))
+        if not _TARGET.fullmatch(key):
+            raise UsageError(
+                f"unknown SLO '{key}' for --find-max-rate; name ttft, itl, tpot or e2e with a "
+                f"percentile, {example}."
+            )
+        metric = key.partition("_")[0]
+        targets[key] = parse_slo(f"{metric}={value}")[metric]
+    return targets
+
+
+def request_limits(targets: dict[str, float]) -> dict[str, float]:
+    """The per-request limits the goodput counts under percentile SLOs: a request is good when
+    it is within the tightest limit on each metric (`ttft_p99=500ms` -> ttft <= 500 ms)."""
+    limits: dict[str, float] = {}
+    for key, value in targets.items():
+        metric = key.partition("_")[0]
+        limits[metric] = min(value, limits.get(metric, value))
+    return limits
+
+
+def check_turns(turns: int, think_time: float, rate: float | None, sweep: bool) -> None:
+    if turns < 1:
+        raise UsageError("--turns must be at least 1, e.g. --turns 4.")
+    if think_time < 0:
+        raise UsageError("--think-time must be 0 seconds or more, e.g. --think-time 2.")
+    if turns > 1 and (rate is not None or sweep):
+        raise UsageError(
+            "--turns runs each conversation in a closed loop; drop --rate and --sweep."
+        )
+
+
+def parse_shared_prefix(text: str | None, prefix_tokens: int) -> tuple[int, int] | None:
+    """`4:16` -> (4, 16): 4 system prompts, 16 questions asked under each."""
+    if text is None:
+        return None
+    if prefix_tokens < 1:
+        raise UsageError("--prefix-tokens must be at least 1, e.g. --prefix-tokens 1024.")
+    prompts, _, questions = text.partition(":")
+    try:
+        found = int(prompts), int(questions)
+        if min(found) < 1:
+            raise ValueError
+    except ValueError:
+        raise UsageError(
+            f"--shared-prefix {text} is not PROMPTS:QUESTIONS; give two whole numbers of at "
+            "least 1, e.g. --shared-prefix 4:16."
+        ) from None
+    return found
+
+
+def shared_prefix_messages(
+    shared: tuple[int, int], prefix_tokens: int, prompt_tokens: int, index: int
+) -> list[dict[str, Any]]:
+    """Request `index` of the shared-prefix load: the system prompts take turns (request i asks
+    under prompt i mod N), each asking its M questions in order, then all over again.
+
+    Each system prompt starts with its own number, so two prompts share no cached block; each
+    question starts with its own, so only the system prompt is common."""
+    prompts, questions = shared
+    prompt, question = index % prompts, (index // prompts) % questions
+    return [
+        {"role": "system", "content": f"prompt {prompt}:{_FILLER * max(prefix_tokens - 4, 1)}"},
+        {"role": "user", "content": f"question {question}:{_FILLER * max(prompt_tokens - 4, 1)}"},
+    ]
 
 
 def load_dataset(path: str) -> list[list[dict[str, Any]]]:

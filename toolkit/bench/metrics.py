@@ -20,6 +20,9 @@ HISTOGRAMS = {
 COUNTERS = {
     "generation_tokens": "vllm:generation_tokens_total",
     "prompt_tokens": "vllm:prompt_tokens_total",
+    # prompt tokens looked up in the prefix cache, and those found there (vLLM 0.32)
+    "prefix_cache_queries": "vllm:prefix_cache_queries_total",
+    "prefix_cache_hits": "vllm:prefix_cache_hits_total",
 }
 _LINE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -52,6 +55,8 @@ def difference(before: Samples, after: Samples) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     for key, name in COUNTERS.items():
         out[key] = round(delta.get(name, 0.0))
+    queries = out["prefix_cache_queries"]
+    out["prefix_cache_hit_rate"] = round(out["prefix_cache_hits"] / queries, 4) if queries else None
     for key, name in HISTOGRAMS.items():
         count = delta.get(f"{name}_count", 0.0)
         total = delta.get(f"{name}_sum", 0.0)

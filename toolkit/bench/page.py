@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from toolkit.bench.report import SCHEMA
+from toolkit.bench.report import SCHEMA, max_rate_line
 from toolkit.errors import UsageError
 
 # Distinct, colour-blind-friendly strokes; the screenshot test looks for the first two.
@@ -153,7 +153,9 @@ def _table(doc: dict[str, Any]) -> str:
         "load",
         "req/s",
         "ok",
+        "client wait p50/p99",
         "TTFT p50/p99",
+        "TTFT content p50/p99",
         "ITL p50/p99",
         "TPOT p50/p99",
         "E2E p50/p99",
@@ -161,6 +163,8 @@ def _table(doc: dict[str, Any]) -> str:
         "goodput/s",
         "errors",
     ]
+    if doc["max_rate"] is not None:
+        head.append("SLO")
     rows = []
     for lv in doc["levels"]:
 
@@ -172,7 +176,9 @@ def _table(doc: dict[str, Any]) -> str:
             _load_label(lv),
             f"{lv['requests_per_s']:g}",
             f"{lv['completed']}/{lv['requests']}",
+            pair("client_wait_ms"),
             pair("ttft_ms"),
+            pair("ttft_content_ms"),
             pair("itl_ms"),
             pair("tpot_ms"),
             pair("e2e_ms"),
@@ -180,6 +186,8 @@ def _table(doc: dict[str, Any]) -> str:
             f"{lv['goodput']['requests_per_s']:g}" if lv["goodput"] else "-",
             ", ".join(f"{k}: {v}" for k, v in lv["errors"].items()) or "-",
         ]
+        if doc["max_rate"] is not None:
+            cells.append({True: "met", False: "missed", None: "-"}[lv.get("slo_met")])
         rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
     warnings = [
         f"<li>{escape(_load_label(lv))}: {escape(w)}</li>"
@@ -193,6 +201,7 @@ def _table(doc: dict[str, Any]) -> str:
         + "".join(rows)
         + "</table>"
         + (f"<ul class=warn>{''.join(warnings)}</ul>" if warnings else "")
+        + (f"<p>{escape(max_rate_line(doc['max_rate']))}</p>" if doc["max_rate"] else "")
     )
 
 

@@ -17,9 +17,13 @@ from toolkit.bench.load import Settings
 from toolkit.bench.runner import LevelRun, Target
 from toolkit.protocols.measure import Result
 
-SCHEMA = "toolkit-bench/1"
+SCHEMA = "toolkit-bench/2"
 SAMPLES = 2000  # raw values kept per distribution, for the HTML histograms
 CEILING_SHARE = 0.8  # a level above this share of the client's ceiling carries a warning
+# An open-loop level kept to its schedule when it sent at >= this share of the schedule's own
+# rate and its p99 schedule lag stayed under LAG_LIMIT_MS.
+SEND_SHARE = 0.95
+LAG_LIMIT_MS = 50.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -42,22 +46,53 @@ def stats(values: list[float]) -> dict[str, float] | None:
     return out
 
 
+def _since(result: Result, at: float | None) -> float | None:
+    return (at - result.scheduled) * 1000 if at is not None else None
+
+
 def timings(result: Result) -> dict[str, float | None]:
-    """TTFT and E2E from the scheduled send time; TPOT = (E2E - TTFT) / (output tokens - 1)."""
+    """TTFT (any token, reasoning included), TTFT to the first answer token, and E2E, from the
+    scheduled send time; TPOT = (E2E - TTFT) / (output tokens - 1)."""
     e2e = (result.end - result.scheduled) * 1000
-    ttft = (result.first - result.scheduled) * 1000 if result.first is not None else None
+    ttft = _since(result, result.first)
     tokens = result.output_tokens
     tpot = None
     if ttft is not None and tokens and tokens > 1:
         tpot = (e2e - ttft) / (tokens - 1)
-    return {"ttft": ttft, "e2e": e2e, "tpot": tpot}
+    return {
+        "ttft": ttft,
+        "ttft_content": _since(result, result.first_answer),
+        "e2e": e2e,
+        "tpot": tpot,
+    }
 
 
 def _meets(result: Result, slo: dict[str, float]) -> bool:
     t = timings(result)
     itls = [1000 * (b - a) for a, b in zip(result.chunks, result.chunks[1:], strict=False)]
-    values = {**t, "itl": max(itls) if itls else None}
+    values = {**t, "itl": max(itls) if itls else None}  # an SLO's ttft is to any token
     return all(values[key] is None or values[key] <= limit for key, limit in slo.items())  # type: ignore[operator]
+
+
+def _values(results: list[Result], metric: str) -> list[float]:
+    if metric == "itl":
+        return [
+            1000 * (b - a) for r in results for a, b in zip(r.chunks, r.chunks[1:], strict=False)
+        ]
+    return [v for r in results if (v := timings(r)[metric]) is not None]
+
+
+def slo_met(run: LevelRun, targets: dict[str, float]) -> bool:
+    """--find-max-rate: every request answered, the sends kept to the schedule, and each
+    percentile within its limit (`ttft_p99` -> 500 ms); a metric never measured misses."""
+    if not run.results or not all(r.ok for r in run.results):
+        return False
+    for key, limit in targets.items():
+        metric, _, q = key.partition("_p")
+        values = sorted(_values(run.results, metric))
+        if not values or percentile(values, float(q)) > limit:
+            return False
+    return True
 
 
 def _sample(values: list[float]) -> list[float]:
@@ -69,14 +104,18 @@ def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None)
     ok = [r for r in run.results if r.ok]
     per = [timings(r) for r in ok]
     ttft = [t["ttft"] for t in per if t["ttft"] is not None]
+    ttft_content = [t["ttft_content"] for t in per if t["ttft_content"] is not None]
     e2e = [t["e2e"] for t in per if t["e2e"] is not None]
     tpot = [t["tpot"] for t in per if t["tpot"] is not None]
-    itl = [1000 * (b - a) for r in ok for a, b in zip(r.chunks, r.chunks[1:], strict=False)]
+    itl = _values(ok, "itl")
     lag = [1000 * max(r.started - r.scheduled, 0.0) for r in run.results]
     out_tokens = sum(r.output_tokens or 0 for r in ok)
     in_tokens = sum(r.prompt_tokens or 0 for r in ok)
     seconds = run.duration or math.inf
-    starts = sorted(r.started for r in run.results)
+    # due (the schedule; closed loop: its slot came free) to headers on the wire
+    wait = [1000 * max(r.sent - r.scheduled, 0.0) for r in run.results if r.sent is not None]
+    starts = sorted(r.started if r.sent is None else r.sent for r in run.results)
+    planned = sorted(r.scheduled for r in run.results)
     level: dict[str, Any] = {
         "load": run.level.as_dict(),
         "requests": len(run.results),
@@ -86,11 +125,11 @@ def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None)
         "error_examples": {r.error: r.detail for r in run.results if r.error},
         "duration_s": round(run.duration, 3),
         "requests_per_s": round(len(ok) / seconds, 3),
-        "send_rate": round((len(starts) - 1) / (starts[-1] - starts[0]), 3)
-        if len(starts) > 1 and starts[-1] > starts[0]
-        else None,
+        "send_rate": _rate(starts),
         "schedule_lag_ms": stats(lag),
+        "client_wait_ms": stats(wait),
         "ttft_ms": stats(ttft),
+        "ttft_content_ms": stats(ttft_content),
         "itl_ms": stats(itl),
         "tpot_ms": stats(tpot),
         "e2e_ms": stats(e2e),
@@ -107,6 +146,7 @@ def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None)
     }
     if run.level.rate is not None:
         level["target_rate"] = run.level.rate
+        level["schedule_rate"] = _rate(planned)
     if settings.slo:
         good = sum(_meets(r, settings.slo) for r in ok)
         level["goodput"] = {
@@ -123,18 +163,56 @@ def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None)
             }
             for size in sizes
         }
+    if run.slo_met is not None:
+        level["slo_met"] = run.slo_met
+    if settings.turns > 1:
+        level["turns"] = [
+            _turn(turn, [r for r in ok if r.turn == turn]) for turn in range(settings.turns)
+        ]
     level["warnings"] = _warnings(level, ceiling)
     return level
 
 
+def _turn(turn: int, ok: list[Result]) -> dict[str, Any]:
+    """One turn's figures over every conversation: the prompt grows with the history."""
+    prompts = [r.prompt_tokens for r in ok if r.prompt_tokens is not None]
+    return {
+        "turn": turn + 1,
+        "completed": len(ok),
+        "prompt_tokens_mean": round(sum(prompts) / len(prompts), 1) if prompts else None,
+        "ttft_ms": stats([t for r in ok if (t := timings(r)["ttft"]) is not None]),
+    }
+
+
+def _rate(times: list[float]) -> float | None:
+    """Events per second between the first and the last of these sorted times."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return None
+    return round((len(times) - 1) / (times[-1] - times[0]), 3)
+
+
+def _behind(level: dict[str, Any]) -> str | None:
+    """Why an open-loop level did not keep to its schedule, judged by when its requests went
+    out (not by when answers came back: a slow server does not delay an open-loop send)."""
+    planned, sent = level.get("schedule_rate"), level["send_rate"]
+    lags = [(level[key] or {}).get("p99", 0.0) for key in ("schedule_lag_ms", "client_wait_ms")]
+    if planned and sent is not None and sent < SEND_SHARE * planned:
+        reason = f"sent {sent:g} req/s of the {planned:g} scheduled"
+    elif max(lags) > LAG_LIMIT_MS:
+        reason = f"sends came p99 {max(lags):g} ms after their schedule, over {LAG_LIMIT_MS:g} ms"
+    else:
+        return None
+    return (
+        f"{reason}: the client fell behind the schedule "
+        "(latencies count from the schedule, so they include the delay)."
+    )
+
+
 def _warnings(level: dict[str, Any], ceiling: dict[str, Any] | None) -> list[str]:
     warnings = []
-    target = level.get("target_rate")
-    if target and level["requests_per_s"] < 0.99 * target:
-        warnings.append(
-            f"achieved {level['requests_per_s']:g} req/s of the {target:g} asked: the server "
-            "or the client fell behind the schedule (latencies count from the schedule)."
-        )
+    behind = _behind(level) if level.get("target_rate") else None
+    if behind:
+        warnings.append(behind)
     if ceiling:
         for key, unit in (("requests_per_s", "req/s"), ("output_tokens_per_s", "tokens/s")):
             if ceiling.get(key) and level[key] > CEILING_SHARE * ceiling[key]:
@@ -166,6 +244,7 @@ def document(
     ceiling: dict[str, Any] | None,
     token_check: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    levels = [summarize(run, settings, ceiling) for run in runs]
     return {
         "schema": SCHEMA,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -179,7 +258,24 @@ def document(
         "config": settings.as_dict(),
         "client_ceiling": ceiling,
         "token_check": token_check,
-        "levels": [summarize(run, settings, ceiling) for run in runs],
+        "levels": levels,
+        "max_rate": _max_rate(levels, settings) if settings.find_max_rate else None,
+    }
+
+
+def _max_rate(levels: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    """The highest probed rate that met every SLO, its goodput, and the probes (the curve)."""
+    met = [level for level in levels if level.get("slo_met")]
+    best = max(met, key=lambda level: level["target_rate"], default=None)
+    return {
+        "slo_ms": settings.slo_targets,
+        "rate": best["target_rate"] if best else None,
+        "goodput_per_s": best["goodput"]["requests_per_s"] if best else None,
+        "probes": [
+            {"rate": level["target_rate"], "slo_met": level["slo_met"]}
+            for level in levels
+            if "slo_met" in level
+        ],
     }
 
 
@@ -194,6 +290,10 @@ def table(doc: dict[str, Any]) -> str:
     from toolkit.output import table as aligned
 
     rows = []
+    # a reasoning model's answers start after its thinking: then both TTFTs get a column
+    metrics = ["client_wait", "ttft_any", "ttft_content", "itl", "tpot", "e2e"]
+    if all(level["ttft_content_ms"] == level["ttft_ms"] for level in doc["levels"]):
+        metrics[1:3] = ["ttft"]
     for level in doc["levels"]:
         load = level["load"]
         row = {
@@ -203,10 +303,12 @@ def table(doc: dict[str, Any]) -> str:
             "req/s": _fmt(level["requests_per_s"]),
             "ok": f"{level['completed']}/{level['requests']}",
         }
-        for metric in ("ttft", "itl", "tpot", "e2e"):
-            s = level[f"{metric}_ms"] or {}
+        for metric in metrics:
+            s = level["ttft_ms" if metric == "ttft_any" else f"{metric}_ms"] or {}
             row[f"{metric} p50/p99 ms"] = f"{_fmt(s.get('p50'))}/{_fmt(s.get('p99'))}"
         row["out tok/s"] = _fmt(level["output_tokens_per_s"])
+        if doc["max_rate"] is not None:
+            row["slo"] = {True: "met", False: "missed", None: "-"}[level.get("slo_met")]
         if level["goodput"] is not None:
             row["goodput/s"] = _fmt(level["goodput"]["requests_per_s"])
         row["errors"] = ",".join(f"{k}:{v}" for k, v in level["errors"].items()) or "-"
@@ -219,17 +321,46 @@ def table(doc: dict[str, Any]) -> str:
                 f"server ({_load(level)}): ttft mean {_fmt(server['ttft_ms']['mean'])} ms, "
                 f"queue mean {_fmt(server['queue_ms']['mean'])} ms, "
                 f"{server['generation_tokens']} tokens generated "
-                f"(client counted {level['output_tokens']})"
+                f"(client counted {level['output_tokens']})" + _hit_rate(server)
+            )
+        for turn in level.get("turns") or []:
+            lines.append(
+                f"turn {turn['turn']} ({_load(level)}): {turn['completed']} answered, prompt "
+                f"{_fmt(turn['prompt_tokens_mean'])} tokens on average, "
+                f"ttft p50 {_fmt((turn['ttft_ms'] or {}).get('p50'))} ms"
             )
         for size, figures in (level.get("images") or {}).items():
             lines.append(f"images {size}: {figures['images_per_s']:g}/s")
         lines += [f"warning ({_load(level)}): {w}" for w in level["warnings"]]
+    if doc["max_rate"] is not None:
+        lines.append(max_rate_line(doc["max_rate"]))
     check = doc.get("token_check")
     if check:
         lines.append(
             f"tokenizer check: {check['matches']}/{check['checked']} answers match usage exactly"
         )
     return "\n".join(lines)
+
+
+def max_rate_line(found: dict[str, Any]) -> str:
+    """--find-max-rate's answer in one sentence, for the table and the HTML."""
+    limits = ",".join(f"{key}={value:g}ms" for key, value in found["slo_ms"].items())
+    if found["rate"] is None:
+        return f"no probed rate met {limits}: the lowest missed too"
+    return (
+        f"highest rate meeting {limits}: {found['rate']:g}/s, goodput "
+        f"{found['goodput_per_s']:g}/s ({len(found['probes'])} probes above)"
+    )
+
+
+def _hit_rate(server: dict[str, Any]) -> str:
+    rate = server["prefix_cache_hit_rate"]
+    if rate is None:
+        return ""
+    return (
+        f", prefix cache hit rate {100 * rate:.1f} % "
+        f"({server['prefix_cache_hits']}/{server['prefix_cache_queries']} prompt tokens)"
+    )
 
 
 def _load(level: dict[str, Any]) -> str:

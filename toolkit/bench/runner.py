@@ -18,13 +18,23 @@ import aiohttp
 
 from toolkit.bench import metrics
 from toolkit.bench.client import send, session
-from toolkit.bench.load import Level, Settings, arrivals, load_dataset, synthetic_messages
+from toolkit.bench.load import (
+    Level,
+    Settings,
+    arrivals,
+    load_dataset,
+    shared_prefix_messages,
+    synthetic_messages,
+)
 from toolkit.errors import ToolkitError
 from toolkit.protocols import spec
 from toolkit.protocols.measure import Result
 
 DEFAULT_REQUESTS = 100
 SWEEP_CONCURRENCY = 32
+# --find-max-rate: open-loop probes after the saturation run, halving the interval each time
+SEARCH_PROBES = 6
+SEARCH_HEADROOM = 1.25  # the search's upper end, as a multiple of the saturated rate
 Progress = Callable[[str, int, int | None, int], None]  # label, done, total, errors
 
 
@@ -46,6 +56,7 @@ class LevelRun:
     results: list[Result]
     duration: float  # first scheduled send to last answer, seconds
     server: dict[str, Any] | None
+    slo_met: bool | None = None  # --find-max-rate: did this probe meet every SLO
 
 
 class Runner:
@@ -55,11 +66,13 @@ class Runner:
         settings: Settings,
         progress: Progress | None = None,
         keep_text: bool = False,
+        judge: Callable[[LevelRun], bool] | None = None,
     ) -> None:
         self.target = target
         self.settings = settings
         self.progress = progress
         self.keep_text = keep_text
+        self.judge = judge  # --find-max-rate: whether a level met every SLO
         self.dataset = load_dataset(settings.dataset) if settings.dataset else None
         self.count = itertools.count()
 
@@ -67,6 +80,10 @@ class Runner:
         s = self.settings
         if self.dataset:
             messages = self.dataset[index % len(self.dataset)]
+        elif s.shared_prefix:
+            messages = shared_prefix_messages(
+                s.shared_prefix, s.prefix_tokens, s.prompt_tokens, index
+            )
         else:
             messages = synthetic_messages(s.prompt_tokens, index)
         size = s.sizes[index % len(s.sizes)]
@@ -92,7 +109,8 @@ class Runner:
 
     async def level(self, level: Level, label: str) -> LevelRun:
         count, duration = self.bound()
-        connections = level.concurrency or 0  # 0: aiohttp's "no limit", for open loops
+        # 0: aiohttp's "no limit", for open loops unless --connections caps them
+        connections = self.settings.connections or level.concurrency or 0
         async with session(connections, self.settings.timeout, self.target.api_key) as http:
             before = await self._metrics(http)
             t0 = time.perf_counter()
@@ -162,8 +180,36 @@ class Runner:
             ):
                 await self._one(http, time.perf_counter() - t0, t0, done, label, count)
 
+        async def conversations() -> None:
+            """Each slot holds one conversation at a time: its history grows by the question
+            and the answer of every turn; after --turns turns (or a failure) a new one starts."""
+            t, s = self.target, self.settings
+            while True:
+                history: list[dict[str, Any]] = []
+                for turn in range(s.turns):
+                    if turn and s.think_time:
+                        await asyncio.sleep(s.think_time)
+                    if (count is not None and next(tickets) >= count) or (
+                        duration is not None and time.perf_counter() - t0 >= duration
+                    ):
+                        return
+                    history += synthetic_messages(s.prompt_tokens, next(self.count))
+                    size = s.sizes[0]
+                    body = spec(t.protocol).bench_body(
+                        t.model, list(history), s.output_tokens, s.ignore_eos, size
+                    )
+                    now = time.perf_counter() - t0
+                    result = await send(http, t.protocol, t.url, body, now, t0, keep_text=True)
+                    result.turn = turn
+                    done.append(result)
+                    self._report(label, done, count)
+                    if not result.ok:
+                        break
+                    history.append({"role": "assistant", "content": result.text})
+
         assert level.concurrency is not None
-        await asyncio.gather(*(worker() for _ in range(level.concurrency)))
+        slot = conversations if self.settings.turns > 1 else worker
+        await asyncio.gather(*(slot() for _ in range(level.concurrency)))
         return done
 
     async def warmup(self) -> None:
@@ -179,6 +225,8 @@ class Runner:
     async def run(self) -> list[LevelRun]:
         await self.warmup()
         s = self.settings
+        if s.find_max_rate:
+            return await self.search()
         if not s.sweep:
             return [await self.level(s.level, s.level.label())]
         idle = await self.level(Level(concurrency=1), "sweep: idle")
@@ -195,6 +243,28 @@ class Runner:
             level = Level(rate=rate, poisson=s.level.poisson)
             runs.append(await self.level(level, f"sweep: {level.label()}"))
         return [*runs, saturated]
+
+    async def search(self) -> list[LevelRun]:
+        """Bisect open-loop rates between 0 and a little over the saturated rate: a probe that
+        meets every SLO raises the lower end, one that misses lowers the upper end."""
+        assert self.judge is not None
+        s = self.settings
+        saturated = await self.level(s.level, "search: saturation")
+        high = _rate(saturated) * SEARCH_HEADROOM
+        if high <= 0:
+            raise BenchError(
+                "no request succeeded at saturation, so there is no rate to search; "
+                "run once with --concurrency to see the errors."
+            )
+        low, runs = 0.0, [saturated]
+        for _ in range(SEARCH_PROBES):
+            level = Level(rate=float(f"{(low + high) / 2:.3g}"), poisson=s.level.poisson)
+            probe = await self.level(level, f"search: {level.label()}")
+            probe.slo_met = self.judge(probe)
+            runs.append(probe)
+            assert level.rate is not None
+            low, high = (level.rate, high) if probe.slo_met else (low, level.rate)
+        return runs
 
 
 def _rate(run: LevelRun) -> float:

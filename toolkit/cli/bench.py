@@ -35,7 +35,18 @@ from toolkit.protocols import Protocol
     type=int,
     help="Closed loop: requests in flight (with --sweep: at saturation).  [default: 1; 32]",
 )
+@click.option(
+    "--connections",
+    type=int,
+    help="Cap the client's connections; requests beyond it wait in the client.  "
+    "[default: the concurrency; no cap with --rate]",
+)
 @click.option("--sweep", is_flag=True, help="Find saturation, then step rates between idle and it.")
+@click.option(
+    "--find-max-rate",
+    is_flag=True,
+    help="Search open-loop rates for the highest meeting --slo (percentiles: ttft_p99=500ms).",
+)
 @click.option(
     "--sweep-steps", default=4, show_default=True, help="Rates between idle and saturation."
 )
@@ -44,6 +55,26 @@ from toolkit.protocols import Protocol
 @click.option("--warmup", default=2, show_default=True, help="Uncounted requests before the run.")
 @click.option("--prompt-tokens", default=128, show_default=True, help="Synthetic prompt length.")
 @click.option("--output-tokens", default=128, show_default=True, help="max_tokens of each request.")
+@click.option(
+    "--shared-prefix",
+    metavar="N:M",
+    help="N system prompts of --prefix-tokens, M questions each, taking turns (prefix caching).",
+)
+@click.option(
+    "--prefix-tokens", default=1024, show_default=True, help="Length of each shared system prompt."
+)
+@click.option(
+    "--turns",
+    default=1,
+    show_default=True,
+    help="Turns per conversation: each question is sent with the history so far.",
+)
+@click.option(
+    "--think-time",
+    default=0.0,
+    show_default=True,
+    help="Seconds between an answer and the next turn.",
+)
 @click.option("--dataset", metavar="FILE", help='JSONL of {"messages": [...]} chats as prompts.')
 @click.option("--ignore-eos", is_flag=True, help="Ask vLLM for exactly --output-tokens tokens.")
 @click.option("--slo", help="Goodput limits, e.g. ttft=500ms,tpot=50ms (keys: ttft itl tpot e2e).")
@@ -108,23 +139,44 @@ def _settings(options: dict[str, Any]) -> Any:
     from toolkit.bench.load import (
         Level,
         Settings,
+        check_connections,
         check_load,
         check_sizes,
+        check_turns,
         load_dataset,
+        parse_shared_prefix,
         parse_slo,
+        parse_slo_targets,
+        request_limits,
     )
     from toolkit.bench.runner import SWEEP_CONCURRENCY
 
     o = options
     check_load(o["rate"], o["concurrency"], o["sweep"], o["requests"], o["duration"])
     check_sizes(o["prompt_tokens"], o["output_tokens"], o["sweep_steps"], o["warmup"], o["timeout"])
-    slo = parse_slo(o["slo"])
+    check_connections(o["connections"])
+    check_turns(o["turns"], o["think_time"], o["rate"], o["sweep"])
+    shared = parse_shared_prefix(o["shared_prefix"], o["prefix_tokens"])
+    if shared and o["dataset"]:
+        raise UsageError("--shared-prefix makes its own prompts; drop --dataset.")
+    if o["turns"] > 1 and (shared or o["dataset"]):
+        raise UsageError("--turns makes its own conversations; drop --dataset and --shared-prefix.")
+    targets: dict[str, float] = {}
+    if o["find_max_rate"]:
+        if o["rate"] is not None or o["sweep"] or o["turns"] > 1:
+            raise UsageError(
+                "--find-max-rate finds its own rates; drop --rate, --sweep and --turns."
+            )
+        targets = parse_slo_targets(o["slo"])
+        slo = request_limits(targets)
+    else:
+        slo = parse_slo(o["slo"])
     if o["dataset"]:
         load_dataset(o["dataset"])
     if o["rate"] is not None:
         level = Level(rate=o["rate"], poisson=o["poisson"])
     else:
-        default = SWEEP_CONCURRENCY if o["sweep"] else 1
+        default = SWEEP_CONCURRENCY if o["sweep"] or o["find_max_rate"] else 1
         level = Level(concurrency=o["concurrency"] or default, poisson=o["poisson"])
     return Settings(
         level=level,
@@ -141,6 +193,13 @@ def _settings(options: dict[str, Any]) -> Any:
         sizes=tuple(o["sizes"]) or ("64x64",),
         seed=o["seed"],
         timeout=o["timeout"],
+        connections=o["connections"],
+        shared_prefix=shared,
+        prefix_tokens=o["prefix_tokens"],
+        turns=o["turns"],
+        think_time=o["think_time"],
+        find_max_rate=o["find_max_rate"],
+        slo_targets=targets,
     )
 
 
@@ -154,7 +213,13 @@ def _run(ctx: click.Context, name: str | None, options: dict[str, Any]) -> None:
     target, service = _endpoint(ctx, name, options)
     count = tokens.load(options["tokenizer"]) if options["tokenizer"] else None
     _require_listed(target, name)
-    runner = Runner(target, settings, _progress() if sys.stderr.isatty() else None, bool(count))
+    runner = Runner(
+        target,
+        settings,
+        _progress() if sys.stderr.isatty() else None,
+        bool(count),
+        judge=lambda run: report.slo_met(run, settings.slo_targets),
+    )
     runs = asyncio.run(runner.run())
     if sys.stderr.isatty():
         click.echo("", err=True)

@@ -5,7 +5,8 @@ Timing is correct by design:
 - open-loop requests are measured from their *scheduled* send time, so a client or server that
   falls behind shows up as latency (no coordinated omission);
 - the first token is the first chunk with content (text, reasoning or a tool-call delta), never
-  the role-only chunk that vLLM sends first.
+  the role-only chunk that vLLM sends first; the first *answer* is the first chunk with text or a
+  tool call, so a reasoning model's thinking time shows as the difference.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ class Result:
     """What one request did. Times are seconds on the run's clock."""
 
     scheduled: float
-    started: float = 0.0
-    first: float | None = None  # first content chunk
+    started: float = 0.0  # the client began the send (left its scheduler)
+    sent: float | None = None  # the request's headers went on the wire (after any connection wait)
+    first: float | None = None  # first content chunk of any kind, reasoning included
+    first_answer: float | None = None  # first chunk of text or a tool call, after any reasoning
     chunks: list[float] = field(default_factory=list)  # arrival of every content chunk
     end: float = 0.0
     output_tokens: int | None = None
@@ -34,15 +37,18 @@ class Result:
     size: str | None = None  # openai-image
     images: int = 0
     server_tpot: float | None = None  # Ollama's eval_duration / eval_count, seconds
+    turn: int | None = None  # --turns: which turn of its conversation, from 0
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
-    def content(self, now: float) -> None:
-        """A chunk with content arrived at `now`."""
+    def content(self, now: float, reasoning: bool = False) -> None:
+        """A chunk with content arrived at `now`: only reasoning, or some of the answer."""
         if self.first is None:
             self.first = now
+        if not reasoning and self.first_answer is None:
+            self.first_answer = now
         self.chunks.append(now)
 
 

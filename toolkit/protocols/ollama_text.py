@@ -121,8 +121,9 @@ async def send(
                     result.error, result.detail = "stream-error", str(event["error"])[:200]
                     return
                 message = event.get("message") or {}
-                if message.get("content") or message.get("thinking") or message.get("tool_calls"):
-                    result.content(now)
+                answer = bool(message.get("content") or message.get("tool_calls"))
+                if answer or message.get("thinking"):
+                    result.content(now, reasoning=not answer)
                     if keep_text:
                         text.append(message.get("content") or "")
                 if event.get("done"):

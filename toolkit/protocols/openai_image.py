@@ -123,7 +123,7 @@ async def send(
     except (KeyError, TypeError, ValueError, binascii.Error, ProbeError):
         result.error, result.detail = "malformed", f"not {body['n']} PNG(s) of {body['size']}"
         return
-    result.first = time.perf_counter() - t0
+    result.first = result.first_answer = time.perf_counter() - t0
 
 
 SPEC = ProtocolSpec(

@@ -116,13 +116,12 @@ def bench_body(
     return body
 
 
-def _has_content(delta: dict[str, Any]) -> bool:
-    return bool(
-        delta.get("content")
-        or delta.get("reasoning_content")
-        or delta.get("reasoning")
-        or delta.get("tool_calls")
-    )
+def _answers(delta: dict[str, Any]) -> bool:
+    return bool(delta.get("content") or delta.get("tool_calls"))
+
+
+def _reasons(delta: dict[str, Any]) -> bool:
+    return bool(delta.get("reasoning_content") or delta.get("reasoning"))
 
 
 async def send(
@@ -157,16 +156,16 @@ async def send(
                 if event.get("error"):
                     result.error, result.detail = "stream-error", json.dumps(event["error"])[:200]
                     return
-                content = False
+                answer = reasoning = False
                 for choice in event.get("choices") or []:
                     delta = choice.get("delta") or {}
-                    if _has_content(delta):
-                        content = True
-                        if keep_text:
-                            text.append(delta.get("content") or "")
+                    answer = answer or _answers(delta)
+                    reasoning = reasoning or _reasons(delta)
+                    if keep_text:
+                        text.append(delta.get("content") or "")
                     finished = finished or choice.get("finish_reason") is not None
-                if content:
-                    result.content(now)
+                if answer or reasoning:
+                    result.content(now, reasoning=not answer)
                 usage = event.get("usage")
                 if usage:
                     result.output_tokens = usage.get("completion_tokens")
