@@ -46,12 +46,10 @@ def _fast(argv: list[str]) -> tuple[str, int] | None:
         return None  # unknown names, configs without facts: the CLI says why
     if command == "plan":
         return (entry["json"] if as_json else entry["text"]), 0 if entry["fits"] else 1
-    entry = index.show_with_engine(entry)
+    disk = index.image_disk_gib(entry["image"])
     if as_json:
-        return output.as_json(entry), 0
-    import yaml
-
-    return yaml.safe_dump(entry, sort_keys=False).rstrip(), 0
+        return output.as_json(entry | {"image_disk_gib": disk}), 0
+    return index.show_text(answers["show_yaml"][words[1]], disk), 0
 
 
 def _status(as_json: bool) -> str:

@@ -64,14 +64,13 @@ def show(state: State, name: str, as_json: bool) -> None:
     """
     from toolkit.cli import cache as index
 
-    data = index.show_with_engine(index.show_data(state.catalog, name))
+    data = index.show_data(state.catalog, name)
+    disk = index.image_disk_gib(data["image"])
     remember(state)
     if as_json:
-        echo_json(data)
+        echo_json(data | {"image_disk_gib": disk})
     else:
-        import yaml
-
-        click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+        click.echo(index.show_text(index.show_yaml(data), disk))
 
 
 @click.command()

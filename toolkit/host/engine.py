@@ -10,22 +10,21 @@ saving and loading image archives (toolkit.release.registry, toolkit.release.bun
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import socket
 import struct
 import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from toolkit.catalog.names import label, service_filter
 from toolkit.errors import ToolkitError
+from toolkit.host import quick
+from toolkit.host.quick import engine_host
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
-API_VERSION = "v1.41"  # Docker Engine 20.10 (Debian 12's docker.io) and every newer engine
+if TYPE_CHECKING:
+    import http.client
 
 
 class EngineError(ToolkitError):
@@ -34,22 +33,6 @@ class EngineError(ToolkitError):
 
 class VolumeInUse(EngineError):
     """A volume cannot be removed while containers use it."""
-
-
-def engine_host() -> str:
-    return os.environ.get("DOCKER_HOST") or DEFAULT_HOST
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
 
 
 @dataclass(frozen=True)
@@ -142,11 +125,15 @@ class Engine:
             )
         self._parsed = parsed
 
-    def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
-        wait = self.timeout if timeout is None else timeout
-        if self._parsed.scheme == "unix":
-            return _UnixConnection(self._parsed.path, wait)
-        return http.client.HTTPConnection(self._parsed.netloc, timeout=wait)
+    def _socket(self, timeout: float) -> socket.socket:
+        """A connected socket to the engine; OSError where it does not answer."""
+        return quick.connect_socket(self._parsed, timeout)
+
+    def _unreachable(self) -> EngineError:
+        return EngineError(
+            f"the Docker engine at {self.host} is not reachable; start dockerd (or fix "
+            "DOCKER_HOST) and try again."
+        )
 
     def _send(
         self,
@@ -155,33 +142,39 @@ class Engine:
         query: dict[str, str] | None = None,
         timeout: float | None = None,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        url = f"/{API_VERSION}{path}"
-        if query:
-            url += "?" + urllib.parse.urlencode(query)
-        connection = self._connection(timeout)
+        """A streamed answer (logs, events), through http.client, which reads it as it comes."""
+        import http.client
+
+        engine = self
+
+        class Connection(http.client.HTTPConnection):
+            def connect(self) -> None:
+                self.sock = engine._socket(wait)
+
+        wait = self.timeout if timeout is None else timeout
+        connection = Connection("localhost", timeout=wait)
         try:
-            connection.request(method, url, headers={"Host": "docker"})
+            connection.request(method, quick.url(path, query), headers={"Host": "docker"})
             return connection, connection.getresponse()
         except OSError:
             connection.close()
-            raise EngineError(
-                f"the Docker engine at {self.host} is not reachable; start dockerd (or fix "
-                "DOCKER_HOST) and try again."
-            ) from None
+            raise self._unreachable() from None
 
     def request(
         self, method: str, path: str, query: dict[str, str] | None = None
     ) -> tuple[int, bytes]:
-        connection, response = self._send(method, path, query)
+        """One request and its whole answer (toolkit/host/quick.py says how)."""
         try:
-            return response.status, response.read()
-        except (OSError, http.client.HTTPException):
+            sock = self._socket(self.timeout)
+        except OSError:
+            raise self._unreachable() from None
+        try:
+            return quick.exchange(sock, method, quick.url(path, query))
+        except (OSError, ValueError):
             raise EngineError(
                 f"the Docker engine at {self.host} stopped answering; check that dockerd is "
                 "healthy and try again."
             ) from None
-        finally:
-            connection.close()
 
     def json(self, path: str, query: dict[str, str] | None = None) -> Any:
         status, body = self.request("GET", path, query)
@@ -346,30 +339,3 @@ def sdk_image(client: Any, ref: str, name: str) -> Any:
         return client.images.get(ref)
     except Exception:
         raise not_built(ref, name) from None
-
-
-@dataclass(frozen=True)
-class View:
-    """What the engine holds of the toolkit's: built images (size in bytes), running ports."""
-
-    images: dict[str, int]
-    running: dict[str, int]
-
-
-def view(timeout: float = 2.0) -> View | None:
-    """A quick look for `list` and `show`; None where no engine answers."""
-    ours = {"filters": json.dumps({"label": [label("config")]})}
-    services = {"filters": json.dumps({"label": service_filter()})}
-    try:
-        engine = Engine(timeout=timeout)
-        images = engine.json("/images/json", ours)
-        found = engine.json("/containers/json", services)
-    except (EngineError, ValueError):
-        return None
-    sizes = {tag: int(i.get("Size", 0)) for i in images for tag in i.get("RepoTags") or []}
-    running = {
-        c["Labels"].get(label("config"), ""): int(c["Labels"].get(label("port")) or 0)
-        for c in found
-        if c.get("State") == "running"
-    }
-    return View(sizes, running)
