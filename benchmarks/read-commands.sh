@@ -6,7 +6,7 @@
 set -euo pipefail
 
 venv=${VENV:-.venv}
-runs=${RUNS:-20}
+runs=${RUNS:-30}
 if ! command -v hyperfine >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null
 fi

@@ -96,7 +96,7 @@ def set_up(rendered: str, config: Config, backend: Backend, key: str) -> str:
     hand_over_key(config.name, key)
     conf_file(config.name).parent.mkdir(parents=True, exist_ok=True)
     conf_file(config.name).write_text(nginx_conf(config, backend), encoding="utf-8")
-    return render.to_json(exposed(yaml.safe_load(rendered), config, backend))
+    return render.to_yaml(exposed(yaml.safe_load(rendered), config, backend))
 
 
 def _non_root() -> int:
@@ -185,7 +185,7 @@ def ensure_image() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="toolkit-proxy-") as scratch:
         spec_file = Path(scratch) / "build.yaml"
-        spec_file.write_text(render.to_json(spec), encoding="utf-8")
+        spec_file.write_text(render.to_yaml(spec), encoding="utf-8")
         result = run_compose(["-f", str(spec_file), "build"], capture=True)
     if result.returncode != 0:
         raise ProxyError(

@@ -71,7 +71,7 @@ def build(catalog: Catalog, config: Config, options: BuildOptions) -> Built:
                 _link_or_copy(wheel, wheels / wheel.name)
         spec = _build_spec(config, ref, context, options, backend.pip_build)
         spec_file = Path(scratch) / "build.yaml"
-        spec_file.write_text(render.to_json(spec), encoding="utf-8")
+        spec_file.write_text(render.to_yaml(spec), encoding="utf-8")
         args = ["--progress", "plain", "build"] + (["--no-cache"] if options.no_cache else [])
         returncode, last = _build_quietly(["-f", str(spec_file), *args])
     if returncode != 0:
