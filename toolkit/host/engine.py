@@ -16,8 +16,7 @@ import struct
 import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from toolkit.errors import ToolkitError
 from toolkit.host import quick
@@ -35,8 +34,11 @@ class VolumeInUse(EngineError):
     """A volume cannot be removed while containers use it."""
 
 
-@dataclass(frozen=True)
-class Container:
+# NamedTuples, not dataclasses: `toolkit status` imports these, and `dataclasses` (with
+# `inspect` behind it) and building frozen dataclasses cost it about 20 ms (docs/performance.md).
+
+
+class Container(NamedTuple):
     """What the toolkit reads of a container: its inspect record, typed."""
 
     id: str
@@ -71,8 +73,7 @@ class Container:
         )
 
 
-@dataclass(frozen=True)
-class Healthcheck:
+class Healthcheck(NamedTuple):
     """A container's healthcheck timing, in seconds (the engine counts in nanoseconds)."""
 
     interval: float
@@ -89,8 +90,7 @@ class Healthcheck:
         )
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """One entry of the engine's event stream: `health_status: unhealthy`, `die`, `start`..."""
 
     type: str

@@ -6,7 +6,7 @@ read without the catalog it was started from. Every lifecycle step and `status` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from toolkit.catalog import names
 from toolkit.errors import ToolkitError
@@ -19,8 +19,7 @@ class Interrupted(ToolkitError):
     exit_code = 130
 
 
-@dataclass(frozen=True)
-class Service:
+class Service(NamedTuple):
     """A service as its container's labels describe it: enough to probe, read and stop it."""
 
     name: str
@@ -58,8 +57,7 @@ class Service:
         )
 
 
-@dataclass(frozen=True)
-class Started:
+class Started(NamedTuple):
     service: Service
     already_running: bool = False
     restarts: int = 0  # Docker's restart count when start found it running

@@ -38,25 +38,32 @@ once the service has passed a healthcheck: Docker counts no failure in the start
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from toolkit.catalog import names
 from toolkit.errors import ToolkitError
 from toolkit.host.engine import Container, Engine, EngineError, Event
 from toolkit.paths import state_dir
 
-log = logging.getLogger("toolkit.watch")
+if TYPE_CHECKING:
+    import logging
+
+
+def _log() -> logging.Logger:
+    """The watchdog's logger, imported when it first speaks (status reads this module too)."""
+    import logging
+
+    return logging.getLogger("toolkit.watch")
+
 
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL when restarting, as `toolkit stop` waits
 WATCH_LOCK = "watch.lock"
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     interval: float = 30.0  # seconds between inspections of every toolkit container
     backoff: float = 10.0  # the first restart's delay; each consecutive one doubles it
     max_backoff: float = 300.0
@@ -79,19 +86,33 @@ def hang_bound(container: Container, policy: Policy) -> float:
 # --- the records status reads ------------------------------------------------------------------
 
 
-@dataclass
 class Record:
-    """What the watchdog knows of one service's container."""
+    """What the watchdog knows of one service's container (a plain class: see host/engine.py on
+    why no dataclass)."""
 
-    container: str = ""
-    restarts: int = 0  # restarts by the watchdog
-    # Docker's own restart count, added up before each watchdog restart (a restart resets it).
-    docker_restarts: int = 0
-    consecutive: int = 0
-    last_failure: str = ""
-    last_failure_at: float = 0.0
-    healthy_since: float = 0.0
-    gave_up: bool = False
+    def __init__(
+        self,
+        container: str = "",
+        restarts: int = 0,  # restarts by the watchdog
+        # Docker's own restart count, added up before each watchdog restart (a restart resets it).
+        docker_restarts: int = 0,
+        consecutive: int = 0,
+        last_failure: str = "",
+        last_failure_at: float = 0.0,
+        healthy_since: float = 0.0,
+        gave_up: bool = False,
+    ) -> None:
+        self.container = container
+        self.restarts = restarts
+        self.docker_restarts = docker_restarts
+        self.consecutive = consecutive
+        self.last_failure = last_failure
+        self.last_failure_at = last_failure_at
+        self.healthy_since = healthy_since
+        self.gave_up = gave_up
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(vars(self))
 
 
 def _watch_dir() -> Path:
@@ -120,7 +141,7 @@ def save(name: str, record: Record) -> None:
     path = _record_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(asdict(record), sort_keys=True), encoding="utf-8")
+    temporary.write_text(json.dumps(record.as_dict(), sort_keys=True), encoding="utf-8")
     temporary.replace(path)
 
 
@@ -191,7 +212,7 @@ class Watchdog:
 
     def run(self, until: float | None = None) -> None:
         """Watch until `until` (time.time()), or for ever."""
-        log.info("watching toolkit services (%s)", _describe(self.policy))
+        _log().info("watching toolkit services (%s)", _describe(self.policy))
         since = time.time()
         self.inspect()
         try:
@@ -218,11 +239,11 @@ class Watchdog:
                     since = end
                     self.inspect()
                 except EngineError as exc:
-                    log.warning("%s Retrying in %.0f s.", exc, self.policy.interval)
+                    _log().warning("%s Retrying in %.0f s.", exc, self.policy.interval)
                     time.sleep(self.policy.interval)
                     since = time.time()
         finally:  # also on SIGTERM (a service manager) and Ctrl-C
-            log.info("watchdog stopped")
+            _log().info("watchdog stopped")
 
     def on_event(self, event: Event) -> None:
         key = (event.time_nano, event.id, event.action)
@@ -271,7 +292,7 @@ class Watchdog:
         if record.consecutive >= self.policy.max_restarts:
             record.gave_up = True
             save(name, record)
-            log.error(
+            _log().error(
                 "%s is unhealthy after %d restarts in a row; giving up on it (read "
                 "'toolkit logs %s', then restart it with 'toolkit stop' and 'toolkit start')",
                 name,
@@ -282,7 +303,7 @@ class Watchdog:
         save(name, record)
         delay = self.policy.delay(record.consecutive)
         self.due[name] = (found.id, time.time() + delay)
-        log.warning(
+        _log().warning(
             "%s is unhealthy (%s); restarting it in %.0f s (restart %d of at most %d in a row)",
             name,
             record.last_failure,
@@ -297,37 +318,39 @@ class Watchdog:
             record.healthy_since = time.time()
             save(name, record)
             if record.restarts:
-                log.info("%s is healthy again", name)
+                _log().info("%s is healthy again", name)
 
     def restart(self, name: str, container_id: str) -> None:
         """Restart the container unless it recovered, is gone, or was stopped by its user."""
         found = self.engine.inspect(container_id)
         if found is None:
-            log.info("%s is gone; nothing to restart", name)
+            _log().info("%s is gone; nothing to restart", name)
             return
         if stopped_by_user(name):
-            log.info("%s was stopped with 'toolkit stop'; leaving it stopped", name)
+            _log().info("%s was stopped with 'toolkit stop'; leaving it stopped", name)
             return
         if found.status != "running":
-            log.info("%s is %s, not running; leaving it as it is", name, found.status)
+            _log().info("%s is %s, not running; leaving it as it is", name, found.status)
             return
         if found.health != "unhealthy":
-            log.info("%s recovered by itself (%s); not restarting it", name, found.health)
+            _log().info("%s recovered by itself (%s); not restarting it", name, found.health)
             return
         record = load(name, container_id)
         record.docker_restarts += found.restart_count  # a restart resets Docker's count
         record.restarts += 1
         record.consecutive += 1
         save(name, record)
-        log.warning("restarting %s (container %s)", name, found.name)
+        _log().warning("restarting %s (container %s)", name, found.name)
         if not self.engine.restart(container_id, STOP_TIMEOUT):
-            log.info("%s was removed while restarting", name)
+            _log().info("%s was removed while restarting", name)
             return
         if stopped_by_user(name):  # `toolkit stop` began meanwhile: do not undo it
             self.engine.stop(container_id, STOP_TIMEOUT)
-            log.info("%s was stopped with 'toolkit stop' while restarting; stopped it again", name)
+            _log().info(
+                "%s was stopped with 'toolkit stop' while restarting; stopped it again", name
+            )
             return
-        log.info(
+        _log().info(
             "restarted %s (restart %d in a row, %d in all)",
             name,
             record.consecutive,
