@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -279,8 +280,22 @@ def test_multi_node_config_is_a_leader_worker_set_of_one_ray_cluster(catalog: Ca
     assert not any(d["kind"] == "PersistentVolumeClaim" for d in docs)
 
 
+def expanded(value: str, env: dict[str, str]) -> str:
+    """What the kubelet makes of a command, args or env value, by the rule Kubernetes documents
+    (no kubelet runs here): `$$` is `$`, `$(NAME)` is NAME's value when NAME is set."""
+    reference = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "$"
+        return env.get(name, match.group(0))
+
+    return reference.sub(one, value)
+
+
 def test_hostile_values_stay_quoted(user_catalog) -> None:
-    hostile = "x\"\n  evil: true\n'; $(reboot) `id` #"
+    hostile = "x\"\n  evil: true\n'; $(reboot) $(HOME) $$ $(TOOLKIT_NOTE) `id` #"
     data = yaml.safe_load(builtin_text("llama3.1-405b_16"))
     data |= {"model": hostile, "description": hostile, "env": {"TOOLKIT_NOTE": hostile}}
     data["engine_args"]["chat-template"] = hostile
@@ -297,13 +312,28 @@ def test_hostile_values_stay_quoted(user_catalog) -> None:
         "a value that is not a label value goes to the annotations only"
     )
     leader = lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]
-    assert {"name": "TOOLKIT_NOTE", "value": hostile} in leader["env"]
-    words = shlex.split(leader["command"][2])
+    env = {entry["name"]: entry["value"] for entry in leader["env"] if "value" in entry}
+    assert expanded(env["TOOLKIT_NOTE"], env) == hostile, "Kubernetes expands nothing of it"
+    words = shlex.split(expanded(leader["command"][2], env))
     serve = words[words.index("exec") :]
     assert serve[:3] == ["exec", "vllm", "serve"]
     assert serve[serve.index("--served-model-name") + 1] == hostile
     assert serve[serve.index("--chat-template") + 1] == hostile
     _lws_validator().validate(lws)
+
+
+def test_a_deployments_args_reach_the_server_as_written(user_catalog) -> None:
+    value = "$(HOME)/t.jinja $$ $(HF_HOME)"
+    data = yaml.safe_load(builtin_text("llama3-8b"))
+    data["engine_args"]["chat-template"] = value
+    catalog = Catalog.load(user_catalog("llama3-8b.yaml", yaml.safe_dump(data)))
+    files = kubernetes.outputs(catalog, ["llama3-8b"], IMAGES)
+    deployment = next(d for d in _manifests(files) if d["kind"] == "Deployment")
+    model = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {entry["name"]: entry["value"] for entry in model["env"] if "value" in entry}
+    assert "HOME" in env and "HF_HOME" in env, "the references would expand without the escape"
+    args = [expanded(word, env) for word in model["args"]]
+    assert args[args.index("--chat-template") + 1] == value
 
 
 @pytest.mark.models

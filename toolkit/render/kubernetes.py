@@ -77,6 +77,12 @@ class Images:
         return "IfNotPresent" if "@" in self.ref(catalog, config) else "Always"
 
 
+def literal(value: str) -> str:
+    """A value Kubernetes passes on as written: it expands `$(VAR)` in a container's command,
+    args and env values and reads `$$` as `$`, so every `$` is doubled."""
+    return value.replace("$", "$$")
+
+
 def resource_name(config: Config) -> str:
     """The config's object name: a DNS label (Services need one), prefixed like compose's.
 
@@ -352,7 +358,9 @@ def _context(
             "selector": selector,
             "labels": labels,
             "annotations": base["labels"],  # every label, values of any form, as annotations
-            "env": dict(sorted(env.items())),
+            "env": {key: literal(value) for key, value in sorted(env.items())},
+            "command": [literal(word) for word in base["command"]],
+            "leader_script": literal(base["leader_script"]),
             "run_as": user,
             "readiness": readiness_command(catalog, config),
             "liveness": health_test(config, backend)[1:],
