@@ -1,4 +1,4 @@
-"""The preflight's token handling: a gated model gets its token as a file, or a clear refusal."""
+"""The preflight without an engine: the gated model's token and the exposure checks."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from toolkit.catalog.configs import Catalog
+from toolkit.errors import UsageError
 from toolkit.host import engine as docker_engine
-from toolkit.lifecycle import credentials
+from toolkit.lifecycle import credentials, preflight
 
 GATED = Catalog.load()["llama3-8b"]
 
@@ -50,3 +51,19 @@ def test_token_file_is_used_as_it_is(home: Path, monkeypatch) -> None:
     monkeypatch.setenv("HF_TOKEN_FILE", str(token))
     assert credentials.token_source(GATED) == token
     assert credentials.token_source(Catalog.load()["qwen2-72b_4"]) is None, "not gated: no token"
+
+
+def test_exposure_without_a_usable_key_is_bad_input() -> None:
+    """Refused before anything starts, with the usage error's exit status (2)."""
+    config = Catalog.load()["demo-text"]
+    with pytest.raises(UsageError) as no_key:
+        preflight.check_exposure(config, None, "0.0.0.0", None)
+    assert str(no_key.value) == (
+        "publishing demo-text on 0.0.0.0 needs an API key; pass --api-key (or set "
+        "TOOLKIT_API_KEY), or keep --bind 127.0.0.1."
+    )
+    with pytest.raises(UsageError) as short:
+        preflight.check_exposure(config, None, "127.0.0.1", "k")
+    assert str(short.value).startswith("the API key must be 8 to 256 characters")
+    assert short.value.exit_code == no_key.value.exit_code == 2
+    preflight.check_exposure(config, None, "0.0.0.0", "a-long-enough-key")

@@ -248,11 +248,13 @@ def test_exposing_a_port_needs_an_api_key_the_server_checks(
     docker, built: Path, stopped_after
 ) -> None:
     no_key = toolkit("start", "demo-image", "--bind", "0.0.0.0", catalog=built)
+    assert no_key.exit_code == 2, "bad input"
     assert no_key.stderr == (
         "error: publishing demo-image on 0.0.0.0 needs an API key; pass "
         "--api-key (or set TOOLKIT_API_KEY), or keep --bind 127.0.0.1.\n"
     )
     short = toolkit("start", "demo-text", "--bind", "0.0.0.0", "--api-key", "k", catalog=built)
+    assert short.exit_code == 2
     assert short.stderr == (
         "error: the API key must be 8 to 256 characters of A-Z a-z 0-9 . _ ~ + / = -; "
         "pick another (e.g. openssl rand -hex 32).\n"

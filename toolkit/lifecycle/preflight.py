@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.catalog import names
+from toolkit.errors import UsageError
 from toolkit.host.compose import compose_command
 from toolkit.host.engine import Engine, EngineError, not_built
 from toolkit.lifecycle import proxy
@@ -159,7 +160,7 @@ def check_exposure(config: Config, api_key_env: str | None, bind: str, key: str 
     if _loopback(bind):
         return
     if not key:
-        raise EngineError(
+        raise UsageError(
             f"publishing {config.name} on {bind} needs an API key; pass --api-key (or set "
             "TOOLKIT_API_KEY), or keep --bind 127.0.0.1."
         )

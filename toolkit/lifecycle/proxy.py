@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, UsageError
 from toolkit.paths import data_root, state_dir
 from toolkit.protocols import spec
 
@@ -39,8 +39,9 @@ class ProxyError(ToolkitError):
 
 
 def check_key(key: str) -> None:
+    """A key the proxy's configuration can hold as written; a bad one is bad input (exit 2)."""
     if not KEY_PATTERN.match(key):
-        raise ProxyError(
+        raise UsageError(
             "the API key must be 8 to 256 characters of A-Z a-z 0-9 . _ ~ + / = -; "
             "pick another (e.g. openssl rand -hex 32)."
         )
