@@ -175,10 +175,10 @@ def test_a_hub_repo_is_added_loaded_and_rendered(tmp_path: Path, hub: str, repo:
     name = REPOS[repo]
     assert added.stdout.splitlines()[0] == f"wrote {tmp_path / 'cat' / name}.yaml"
     assert "FITS" in added.stdout.splitlines()
+    at = f"toolkit --catalog {tmp_path / 'cat'}"
     assert added.stdout.splitlines()[-1] == (
-        f"next: toolkit --catalog {tmp_path / 'cat'} build {name} && "
-        f"toolkit --catalog {tmp_path / 'cat'} start {name}"
-    )
+        f"next: {at} build {name} && {at} check {name} && {at} start {name}"
+    ), "vLLM's start-time checks come before the start"
     compose = loaded(tmp_path / "cat", name)
     assert repo in compose
     config = Catalog.load(tmp_path / "cat")[name]
@@ -481,6 +481,10 @@ def test_another_backend_for_a_local_folder(tmp_path: Path, run: Run) -> None:
     loaded(tmp_path / "c", "tiny")
     text = (tmp_path / "c" / "tiny.yaml").read_text()
     assert "gpus: 1\n" in text and "engine_args" not in text, "nothing vLLM's"
+    at = f"toolkit --catalog {tmp_path / 'c'}"
+    assert result.stdout.splitlines()[-1] == f"next: {at} build tiny && {at} start tiny", (
+        "transformers serve has no start-time check to offer"
+    )
 
 
 def test_plan_model_with_no_network_fails_at_once(tmp_path: Path) -> None:

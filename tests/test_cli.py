@@ -105,8 +105,9 @@ def test_top_level_help_lists_commands_in_workflow_order_untruncated(run: Run) -
     listing = run("--help").stdout.split("Commands:\n")[1].splitlines()
     names = [line.split()[0] for line in listing if line.strip()]
     assert names == [
-        "list", "show", "plan", "add", "build", "push", "pull", "start", "probe", "bench", "status",
-        "logs", "stop", "watch", "metrics", "render", "ci-matrix", "export", "import", "version",
+        "list", "show", "plan", "add", "build", "check", "push", "pull", "start", "probe", "bench",
+        "status", "logs", "stop", "watch", "metrics", "render", "ci-matrix", "export", "import",
+        "version",
     ]  # fmt: skip
     assert not any(line.rstrip().endswith("...") for line in listing), "no cut summaries"
 

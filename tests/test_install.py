@@ -88,6 +88,14 @@ def test_an_installed_toolkit_lists_shows_renders_and_plans(
     added = toolkit(installed, tmp_path, "add", str(model), "--catalog", str(tmp_path / "mine"))
     assert added.returncode == 0, added.stderr  # vLLM's architectures come with the wheel
     assert (tmp_path / "mine" / "qwen2.5-7b-instruct.yaml").is_file()
+    assert " check qwen2.5-7b-instruct && " in added.stdout.splitlines()[-1]
+    carried = subprocess.run(
+        [installed / "bin/python", "-c", "from toolkit.lifecycle import check; from toolkit.paths "
+         "import data_root; print((data_root() / check.SCRIPT).is_file())"],
+        cwd=tmp_path, env={"PYTHONPATH": sysconfig.get_paths()["purelib"]},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert carried.stdout.strip() == "True", "toolkit check's script comes with the wheel"
 
 
 def test_the_wheel_declares_what_add_and_plan_model_need(installed: Path) -> None:

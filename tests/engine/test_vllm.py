@@ -132,3 +132,38 @@ def test_a_bad_engine_argument_fails_start_with_vllms_message(
     ) in result.stderr, "vLLM's own message is in the log tail"
     assert result.stderr.endswith("\nThe service was stopped.\n")
     assert leftovers(docker, PROJECT) == []
+
+
+def test_check_runs_the_images_own_vllm_on_the_model_config(vllm_built: Path) -> None:
+    """`toolkit check`: the built image's vLLM parses the config's command line and checks it
+    on the model's config.json (a local model's own; no network, no weights loaded)."""
+    result = toolkit("check", NAME, "--json", catalog=vllm_built)
+    assert result.exit_code == 0, result.output
+    checked = json.loads(result.stdout)
+    assert checked["accepted"] is True
+    assert checked["image"] == "toolkit/demo-vllm:0.32.0"
+    assert checked["twin"].endswith(f"/{MODEL}/config.json")
+    assert checked["summary"].startswith("/models/local (config.json) LlamaForCausalLM ")
+    assert " max_model_len=512 tp=1" in checked["summary"]
+
+
+def test_check_and_start_check_refuse_what_vllm_refuses_before_anything_starts(
+    docker: object, vllm_built: Path, tmp_path: Path
+) -> None:
+    text = (vllm_built / f"{NAME}.yaml").read_text()
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / f"{NAME}.yaml").write_text(text.replace("max-model-len: 512", "max-model-len: 4096"))
+    refusal = (
+        f"error: {NAME}: vLLM refuses /models/local: User-specified max_model_len (4096) is "
+        "greater than the derived max_model_len (max_position_embeddings=512.0 or "
+        "model_max_length=None in model's config.json); change the config (engine_args, gpus "
+        f"or the source), then run 'toolkit check {NAME}' again.\n"
+    )
+    checked = toolkit("check", NAME, catalog=catalog)
+    assert (checked.exit_code, checked.stderr) == (1, refusal)
+    started = toolkit("start", NAME, "--check", "--port", str(port()), catalog=catalog)
+    assert (started.exit_code, started.stderr) == (1, refusal)
+    assert leftovers(docker, PROJECT) == []
+    checks = {"label": "io.github.model-serving-toolkit.check"}
+    assert docker.containers.list(all=True, filters=checks) == [], "check containers removed"

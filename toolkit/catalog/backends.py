@@ -121,6 +121,10 @@ class Backend(BaseModel):
     # container of the config's image runs ({script}: toolkit/lifecycle/hubpull.py's text). A
     # source kind without an entry is fetched by the server itself when it starts.
     pull: dict[SourceKind, Annotated[list[str], Field(min_length=1)]] = {}
+    # How `toolkit check` runs the server's own start-time checks on the config twin in a one-off
+    # container of the config's image ({script}, {twin}), the server command appended; None: the
+    # backend has no such check.
+    check: Annotated[list[str], Field(min_length=1)] | None = None
     # Where the server reports its own figures; None: it reports none (restarts and GPUs only).
     metrics: Metrics | None = None
     # How `plan` estimates memory: vLLM's budget model, or weights plus a fixed overhead

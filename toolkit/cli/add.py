@@ -114,4 +114,13 @@ def add(
     if added.plan is not None:
         click.echo(planning.describe(added.plan))
     at = "" if state.catalog_dir == str(target) else f"--catalog {target} "
-    click.echo(f"next: toolkit {at}build {added.name} && toolkit {at}start {added.name}")
+    steps = ["build", "check", "start"] if _checkable(target, added.name) else ["build", "start"]
+    click.echo("next: " + " && ".join(f"toolkit {at}{step} {added.name}" for step in steps))
+
+
+def _checkable(catalog_dir: Path, name: str) -> bool:
+    """Whether the written config's backend has start-time checks for `toolkit check`."""
+    from toolkit.catalog.configs import Catalog
+
+    catalog = Catalog.load(catalog_dir)
+    return catalog.backend(catalog[name]).check is not None

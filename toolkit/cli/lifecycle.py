@@ -1,4 +1,4 @@
-"""Commands that run services: `pull`, `start`, `status`, `logs`, `stop`, `watch`."""
+"""Commands that run services: `pull`, `check`, `start`, `status`, `logs`, `stop`, `watch`."""
 
 from __future__ import annotations
 
@@ -77,6 +77,47 @@ def pull(state: State, name: str, stall_minutes: float, as_json: bool) -> None:
 @click.command()
 @name_argument()
 @click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
+    help="Seconds the check may take (vLLM's import alone takes 20 to 60 s on two cores).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_state
+def check(state: State, name: str, timeout: float, as_json: bool) -> None:
+    """Check the config with the image's own vLLM before any download.
+
+    In a one-off container of the config's built image, with no network, no GPU and no
+    weights, vLLM parses the config's command line and checks the architecture, quantization,
+    context length, dtype and the parallel split on the checkpoint's config.json (its twin,
+    beside the config in twins/). Exit 0 when vLLM accepts it, 1 with vLLM's own refusal.
+
+    \b
+    Examples:
+      toolkit check llama3-70b_4
+      toolkit --catalog ~/models check qwen2.5-7b-instruct_1
+    """
+    from toolkit.lifecycle import check as checking
+
+    checked = checking.check(state.catalog, state.config(name), timeout)
+    if as_json:
+        echo_json(
+            {
+                "config": name,
+                "accepted": True,
+                "twin": str(checked.twin),
+                "image": checked.image,
+                "summary": checked.summary,
+            }
+        )
+        return
+    click.echo(f"{name}: vLLM in {checked.image} accepts it on {checked.twin}: {checked.summary}")
+
+
+@click.command()
+@name_argument()
+@click.option(
     "--gpus",
     metavar="IDS",
     callback=gpu_ids,
@@ -116,6 +157,12 @@ def pull(state: State, name: str, stall_minutes: float, as_json: bool) -> None:
     help="A config that spans hosts: serve as the head here, or join one as a worker.",
 )
 @click.option("--head-address", metavar="HOST", help="The head host a --role worker joins.")
+@click.option(
+    "--check",
+    "check_first",
+    is_flag=True,
+    help="Run `toolkit check` first: vLLM's refusal stops the start before any download.",
+)
 @pass_state
 def start(
     state: State,
@@ -131,6 +178,7 @@ def start(
     as_json: bool,
     role: str | None,
     head_address: str | None,
+    check_first: bool,
 ) -> None:
     """Start a config's service and wait until its model answers.
 
@@ -149,6 +197,11 @@ def start(
     from toolkit.protocols import probe as protocols
 
     config = state.config(name)
+    if check_first:
+        from toolkit.lifecycle import check as checking
+
+        checked = checking.check(state.catalog, config)
+        click.echo(f"{name}: vLLM accepts it on {checked.twin}: {checked.summary}", err=True)
     worker = roles.start_role(state.catalog, config, role, head_address)
     if worker is not None:
         click.echo(f"{name} worker {worker} started; it joins the head at {head_address}.")

@@ -27,6 +27,7 @@ COMMANDS = {
     "plan": "catalog:plan",
     "add": "add:add",
     "build": "release:build",
+    "check": "lifecycle:check",
     "push": "release:push",
     "pull": "lifecycle:pull",
     "start": "lifecycle:start",
