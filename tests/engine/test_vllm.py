@@ -157,8 +157,13 @@ def test_check_and_start_check_refuse_what_vllm_refuses_before_anything_starts(
     refusal = (
         f"error: {NAME}: vLLM refuses /models/local: User-specified max_model_len (4096) is "
         "greater than the derived max_model_len (max_position_embeddings=512.0 or "
-        "model_max_length=None in model's config.json); change the config (engine_args, gpus "
-        f"or the source), then run 'toolkit check {NAME}' again.\n"
+        "model_max_length=None in model's config.json). To allow overriding this maximum, set "
+        "the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. VLLM_ALLOW_LONG_MAX_MODEL_LEN must be used "
+        "with extreme caution. If the model uses relative position encoding (RoPE), positions "
+        "exceeding derived_max_model_len lead to nan. If the model uses absolute position "
+        "encoding, positions exceeding derived_max_model_len will cause a CUDA array "
+        "out-of-bounds error; change the config (engine_args, gpus or the source), then run "
+        f"'toolkit check {NAME}' again.\n"
     )
     checked = toolkit("check", NAME, catalog=catalog)
     assert (checked.exit_code, checked.stderr) == (1, refusal)
