@@ -65,7 +65,7 @@ def test_a_spec_s_data_imports_no_http_client() -> None:
 @pytest.mark.parametrize("protocol", list(Protocol))
 def test_the_proxy_passes_each_protocol_s_listing(catalog: Catalog, protocol: Protocol) -> None:
     config = next(catalog[n] for n in catalog if catalog[n].protocol == protocol)
-    conf = proxy.nginx_conf(config, catalog.backend(config))
+    conf = proxy.nginx_conf(config, f"model:{catalog.backend(config).container_port}")
     passed = re.findall(r"location = (\S+) \{", conf)
     assert spec(protocol).listing.path in passed
     assert passed == list(spec(protocol).proxy_paths)

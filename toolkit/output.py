@@ -55,6 +55,7 @@ def status_table(rows: list[dict[str, Any]]) -> str:
     """`toolkit status`'s table: uptime in human units, the load, the last failure."""
     shown = [
         r
+        | {"config": f"{r['config']} {r['replica']}".strip()}
         | {"uptime": duration(int(str(r["uptime_s"])))}
         | {"last failure": f"{r['last_failure_at']} {str(r['last_failure'])[:40]}".strip()}
         | {"load": load(r)}

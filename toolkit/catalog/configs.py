@@ -270,6 +270,11 @@ class Config(Strict):
         description="Hosts the model spans (backends with `multi_node`); tensor-parallel x "
         "pipeline-parallel must equal gpus x nodes.",
     )
+    replicas: Annotated[int, Field(ge=1, le=64, strict=True)] = Field(
+        1,
+        description="Copies of the server on one host, each on its own `gpus`, behind one "
+        "endpoint (vllm-router, `cache_aware` by default); openai-text configs on one node.",
+    )
     source: Source = Field(description="Where the weights come from.")
     info: ModelInfo | None = Field(
         None, description="The served weights' facts, for `toolkit plan`."
@@ -346,6 +351,8 @@ class Config(Strict):
             raise _FieldError(
                 "nodes", f"the {self.backend} backend cannot span hosts; set nodes: 1"
             )
+        if self.replicas > 1 and self.why_one_replica():
+            raise _FieldError("replicas", f"{self.why_one_replica()}; set replicas: 1")
         facts = self.info
         if (
             backend.memory == "vllm"
@@ -387,6 +394,17 @@ class Config(Strict):
                 f"with gpus {self.gpus} x nodes {self.nodes} = {per_node * self.nodes}; "
                 "make the product the total GPU count (TP per node, PP across nodes)",
             )
+
+    def why_one_replica(self) -> str | None:
+        """Why this config runs as one replica only (toolkit/lifecycle/router.py), or None."""
+        if self.protocol != Protocol.OPENAI_TEXT:
+            return (
+                "the replicas' router (vllm-router) routes OpenAI text requests, and "
+                f"{self.name} speaks {self.protocol.value}"
+            )
+        if self.nodes > 1:
+            return "a config that spans hosts runs as one replica"
+        return None
 
     @property
     def total_gpus(self) -> int:

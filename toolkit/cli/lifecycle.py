@@ -17,7 +17,9 @@ from toolkit.cli.common import (
     pass_state,
     service_of,
 )
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, UsageError
+from toolkit.service.replicas import DEFAULT_POLICY
+from toolkit.service.replicas import POLICIES as ROUTER_POLICIES
 
 
 @click.command()
@@ -163,6 +165,16 @@ def check(state: State, name: str, timeout: float, as_json: bool) -> None:
     is_flag=True,
     help="Run `toolkit check` first: vLLM's refusal stops the start before any download.",
 )
+@click.option(
+    "--replicas",
+    type=click.IntRange(1, 64),
+    help="Copies of the server, each on its own GPUs, behind one router (default: the config's).",
+)
+@click.option(
+    "--policy",
+    type=click.Choice(ROUTER_POLICIES),
+    help="How the router spreads requests over the replicas (default: cache_aware).",
+)
 @pass_state
 def start(
     state: State,
@@ -179,6 +191,8 @@ def start(
     role: str | None,
     head_address: str | None,
     check_first: bool,
+    replicas: int | None,
+    policy: str | None,
 ) -> None:
     """Start a config's service and wait until its model answers.
 
@@ -191,12 +205,19 @@ def start(
       toolkit start llama3-70b_4 --gpus 4,5,6,7 --port 2042
       toolkit start demo-image --timeout 120
       TOOLKIT_API_KEY=... toolkit start llama3-8b --bind 0.0.0.0
+      toolkit start llama3-8b --replicas 4 --policy round_robin
     """
-    from toolkit.lifecycle import preflight, roles
+    from toolkit.lifecycle import preflight, roles, router
     from toolkit.lifecycle import start as lifecycle_start
     from toolkit.protocols import probe as protocols
 
     config = state.config(name)
+    count = router.count(config, replicas)
+    if policy and count == 1:
+        raise UsageError(
+            "--policy chooses how the router spreads requests over replicas; give --replicas 2 "
+            "or more (or replicas: in the config), or leave --policy out."
+        )
     if check_first:
         from toolkit.lifecycle import check as checking
 
@@ -207,7 +228,16 @@ def start(
         click.echo(f"{name} worker {worker} started; it joins the head at {head_address}.")
         return
     options = preflight.StartOptions(
-        gpus, port, bind, timeout, not no_wait, force, api_key, stall_minutes
+        gpus,
+        port,
+        bind,
+        timeout,
+        not no_wait,
+        force,
+        api_key,
+        stall_minutes,
+        count,
+        policy or DEFAULT_POLICY,
     )
     began = time.monotonic()
     with output.Waiting(sys.stderr) as waiting:
@@ -224,6 +254,7 @@ def start(
                 "elapsed_s": round(elapsed, 2),
                 "already_running": started.already_running,
                 "ready": not no_wait,
+                "replicas": count,
             }
         )
         return
@@ -233,8 +264,10 @@ def start(
         click.echo(f"{name} started at {service.url}; not waiting for {config.model}.")
         return
     else:
+        behind = f" from {count} replicas behind the router" if count > 1 else ""
         click.echo(
-            f"{name} is ready at {service.url} after {elapsed:.1f} s: {config.model} answers."
+            f"{name} is ready at {service.url} after {elapsed:.1f} s: {config.model} "
+            f"answers{behind}."
         )
     click.echo(f"try: {protocols.example_request(service.protocol, service.url, service.model)}")
 

@@ -52,12 +52,14 @@ class Container(NamedTuple):
     finished_at: str = ""
     health_output: str = ""  # the last healthcheck's output
     healthcheck: Healthcheck | None = None
+    address: str = ""  # its IP address on its first network, which the host can reach
 
     @classmethod
     def from_inspect(cls, data: dict[str, Any]) -> Container:
         state = data.get("State") or {}
         probes = (state.get("Health") or {}).get("Log") or [{}]
         check = (data.get("Config") or {}).get("Healthcheck")
+        networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
         return cls(
             id=data["Id"],
             name=data.get("Name", "").lstrip("/"),
@@ -70,6 +72,7 @@ class Container(NamedTuple):
             finished_at=state.get("FinishedAt", ""),
             health_output=str(probes[-1].get("Output", "")).strip(),
             healthcheck=Healthcheck.from_config(check) if check else None,
+            address=next((n["IPAddress"] for n in networks.values() if n.get("IPAddress")), ""),
         )
 
 

@@ -17,9 +17,10 @@ from toolkit.host.compose import compose_command
 from toolkit.host.engine import Engine, EngineError, not_built
 from toolkit.lifecycle import proxy
 from toolkit.lifecycle.credentials import token_source
-from toolkit.lifecycle.running import Service, Started, container, containers
+from toolkit.lifecycle.running import Service, Started, containers
 from toolkit.paths import data_root
 from toolkit.service.image import image_ref
+from toolkit.service.replicas import DEFAULT_POLICY, gpu_sets
 
 if TYPE_CHECKING:
     from toolkit.catalog.configs import Catalog, Config
@@ -36,6 +37,8 @@ class StartOptions:
     force: bool = False
     api_key: str | None = None
     stall_minutes: float = 10.0  # a download that moves no byte this long is stopped
+    replicas: int = 1  # behind the router (toolkit/service/replicas.py)
+    policy: str = DEFAULT_POLICY  # the router's
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,13 @@ def checks(engine: Engine, catalog: Catalog, config: Config, options: StartOptio
     """Every check before anything starts; the first failure is one sentence. Writes nothing."""
     compose_command()
     wanted = _wanted(config, options)
-    ids, port = wanted.gpus, wanted.port
-    if len(ids) != config.gpus:
+    ids, port, replicas = wanted.gpus, wanted.port, options.replicas
+    needed = config.gpus * replicas
+    if len(ids) != needed:
+        each = f" for each of {replicas} replicas" if replicas > 1 else ""
         raise EngineError(
-            f"{config.name} needs {config.gpus} GPU(s) but --gpus names "
-            f"{len(ids)} ({','.join(ids) or 'none'}); name exactly {config.gpus}."
+            f"{config.name} needs {config.gpus} GPU(s){each} but --gpus names "
+            f"{len(ids)} ({','.join(ids) or 'none'}); name exactly {needed}."
         )
     backend = catalog.backend(config)
     check_exposure(config, backend.api_key_env, options.bind, options.api_key)
@@ -70,7 +75,8 @@ def checks(engine: Engine, catalog: Catalog, config: Config, options: StartOptio
 
         host = gpus.discover()
         check_driver(config, backend.min_driver, gpus.driver_version())
-        check_fit(catalog, config, ids, host, options.force)
+        for chunk in gpu_sets(ids, config.gpus, replicas):
+            check_fit(catalog, config, chunk, host, options.force)
         check_gpus_free(engine, ids)
     if not _port_free(options.bind, port):
         raise EngineError(
@@ -107,15 +113,17 @@ def checks_or_running(
     engine: Engine, catalog: Catalog, config: Config, options: StartOptions
 ) -> Launch | Started:
     """The launch plan, or the service that already runs with the same settings."""
-    existing = container(engine, config.name)
-    if existing is None:
+    found = containers(engine, config.name)
+    if not found:
         return checks(engine, catalog, config, options)
+    existing = next((c for c in found if c.status != "running"), found[0])
     if existing.status != "running":
         raise EngineError(
             f"{config.name} is already {existing.status} (container {existing.name}); "
             f"run 'toolkit stop {config.name}' first, or 'toolkit logs {config.name}'."
         )
-    running = Service.from_labels(existing.labels)
+    replicas = [Service.from_labels(c.labels) for c in found]
+    running = replicas[0].whole(replicas)
     wanted = _wanted(config, options)
     differs = _same_settings(running, wanted)
     if differs:
@@ -123,7 +131,8 @@ def checks_or_running(
             f"{config.name} is already running, but {differs}; run 'toolkit stop "
             f"{config.name}' first to start it with other settings."
         )
-    return Started(running, already_running=True, restarts=existing.restart_count)
+    restarts = sum(c.restart_count for c in found)
+    return Started(running, already_running=True, restarts=restarts)
 
 
 def local_model_dir(config: Config) -> Path:
@@ -221,7 +230,8 @@ def check_gpus_free(engine: Engine, ids: list[str]) -> None:
 
 def _wanted(config: Config, options: StartOptions) -> Service:
     """The service these options ask for."""
-    ids = options.gpus if options.gpus is not None else [str(i) for i in range(config.gpus)]
+    count = config.gpus * options.replicas
+    ids = options.gpus if options.gpus is not None else [str(i) for i in range(count)]
     return Service(
         config.name,
         config.model,
@@ -231,11 +241,14 @@ def _wanted(config: Config, options: StartOptions) -> Service:
         options.bind,
         config.vision,
         keyed=bool(options.api_key),
+        replicas=options.replicas,
     )
 
 
 def _same_settings(running: Service, wanted: Service) -> str | None:
     """What differs between the running service and the one asked for, or None."""
+    if running.replicas != wanted.replicas:
+        return f"it runs {running.replicas} replica(s), not {wanted.replicas}"
     for field, label in (("port", "port"), ("gpus", "GPUs"), ("bind", "bind address")):
         now, asked = getattr(running, field), getattr(wanted, field)
         if now != asked:

@@ -19,9 +19,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.errors import ToolkitError, UsageError
-from toolkit.paths import data_root, state_dir
+from toolkit.errors import UsageError
+from toolkit.paths import state_dir
 from toolkit.protocols import spec
+from toolkit.service import replicas
 
 if TYPE_CHECKING:
     from toolkit.catalog.backends import Backend
@@ -34,10 +35,6 @@ MAX_BODY = "16m"  # a chat with a few images inlined as base64
 READ_TIMEOUT = "600s"  # between two reads from the model: a long prefill, a large image
 
 
-class ProxyError(ToolkitError):
-    """The proxy cannot be set up as asked."""
-
-
 def check_key(key: str) -> None:
     """A key the proxy's configuration can hold as written; a bad one is bad input (exit 2)."""
     if not KEY_PATTERN.match(key):
@@ -47,7 +44,8 @@ def check_key(key: str) -> None:
         )
 
 
-def nginx_conf(config: Config, backend: Backend) -> str:
+def nginx_conf(config: Config, upstream: str) -> str:
+    """nginx's configuration for this service; `upstream` is HOST:PORT of what it fronts."""
     from toolkit.render import compose as render
 
     protocol = spec(config.protocol)
@@ -59,7 +57,7 @@ def nginx_conf(config: Config, backend: Backend) -> str:
         exact=protocol.proxy_paths,
         prefixes=protocol.proxy_prefixes,
         listen_port=LISTEN_PORT,
-        upstream_port=backend.container_port,
+        upstream=upstream,
         max_body=MAX_BODY,
         read_timeout=READ_TIMEOUT,
     )
@@ -96,8 +94,11 @@ def set_up(rendered: str, config: Config, backend: Backend, key: str) -> str:
     ensure_image()
     hand_over_key(config.name, key)
     conf_file(config.name).parent.mkdir(parents=True, exist_ok=True)
-    conf_file(config.name).write_text(nginx_conf(config, backend), encoding="utf-8")
-    return render.to_yaml(exposed(yaml.safe_load(rendered), config, backend))
+    document = exposed(yaml.safe_load(rendered), config, backend)
+    front = document["services"]["proxy"]["depends_on"][0]
+    port = replicas.LISTEN_PORT if front == replicas.SERVICE else backend.container_port
+    conf_file(config.name).write_text(nginx_conf(config, f"{front}:{port}"), encoding="utf-8")
+    return render.to_yaml(document)
 
 
 def _non_root() -> int:
@@ -113,17 +114,19 @@ def remove_key(name: str) -> None:
 
 
 def exposed(document: dict[str, Any], config: Config, backend: Backend) -> dict[str, Any]:
-    """The rendered compose document with the proxy in front: the model loses its published
-    port and its API-key variable; the proxy publishes the service's address."""
+    """The rendered compose document with the proxy in front: the service that published the
+    address (the model, or the router of its replicas) loses its port, the model servers their
+    API-key variable; the proxy publishes the service's address."""
     services = document["services"]
-    model = services["model"]
-    published = model.pop("ports")
-    if backend.api_key_env:
-        model["environment"].pop(backend.api_key_env, None)
+    front = replicas.SERVICE if replicas.SERVICE in services else "model"
+    published = services[front].pop("ports")
+    for service in services.values():
+        if backend.api_key_env and "environment" in service:
+            service["environment"].pop(backend.api_key_env, None)
     host_side = published[0].rsplit(":", 1)[0]
     services["proxy"] = {
         "image": IMAGE,
-        "depends_on": ["model"],
+        "depends_on": [front],
         "ports": [f"{host_side}:{LISTEN_PORT}"],
         # A bind mount, not a compose config: Compose copies those in, which a read-only
         # root filesystem refuses.
@@ -143,7 +146,7 @@ def exposed(document: dict[str, Any], config: Config, backend: Backend) -> dict[
             "retries": 3,
         },
         "restart": "unless-stopped",
-        "logging": model["logging"],
+        "logging": services[front]["logging"],
     }
     document.setdefault("secrets", {})["api_key"] = {"file": str(key_file(config.name))}
     return document
@@ -158,37 +161,7 @@ _PROXY_HEALTH = (
 
 
 def ensure_image() -> None:
-    """Build the proxy image once, from TOOLKIT_BASE_IMAGE (default: the pinned python base),
-    through Compose's BuildKit client as toolkit.release.build does (the CA bundle a build
-    secret)."""
-    import tempfile
+    """Build the proxy image once (toolkit/lifecycle/sidecar.py)."""
+    from toolkit.lifecycle import sidecar
 
-    from toolkit.host.compose import last_line, run_compose
-    from toolkit.host.engine import connect
-    from toolkit.release.build import DEFAULT_CA_BUNDLE
-    from toolkit.render import compose as render
-
-    if connect().image_exists(IMAGE):
-        return
-    bundle = Path(os.environ.get("TOOLKIT_CA_BUNDLE", DEFAULT_CA_BUNDLE))
-    if not bundle.is_file():
-        bundle = Path(os.devnull)
-    build: dict[str, Any] = {
-        "context": str(data_root() / "images" / "proxy"),
-        "secrets": ["ca_bundle"],
-    }
-    if os.environ.get("TOOLKIT_BASE_IMAGE"):
-        build["args"] = {"BASE_IMAGE": os.environ["TOOLKIT_BASE_IMAGE"]}
-    spec = {
-        "name": "toolkit-proxy-build",
-        "services": {"proxy": {"image": IMAGE, "build": build}},
-        "secrets": {"ca_bundle": {"file": str(bundle)}},
-    }
-    with tempfile.TemporaryDirectory(prefix="toolkit-proxy-") as scratch:
-        spec_file = Path(scratch) / "build.yaml"
-        spec_file.write_text(render.to_yaml(spec), encoding="utf-8")
-        result = run_compose(["-f", str(spec_file), "build"], capture=True)
-    if result.returncode != 0:
-        raise ProxyError(
-            f"building the proxy image {IMAGE} failed ({last_line(result)}); rerun to see why."
-        )
+    sidecar.ensure_image(IMAGE, "proxy")

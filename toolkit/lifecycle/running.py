@@ -30,6 +30,8 @@ class Service(NamedTuple):
     bind: str = "127.0.0.1"
     vision: bool = False
     keyed: bool = False  # published through the keyed proxy (toolkit/lifecycle/proxy.py)
+    replica: int = 0  # which of `replicas` behind the router (toolkit/lifecycle/router.py)
+    replicas: int = 1
 
     @property
     def url(self) -> str:
@@ -45,6 +47,7 @@ class Service(NamedTuple):
         def get(key: str) -> str:
             return labels.get(names.label(key), "")
 
+        replica, _, replicas = get("replica").partition("/")
         return cls(
             name=get("config"),
             model=get("model"),
@@ -54,7 +57,14 @@ class Service(NamedTuple):
             bind=get("bind") or "127.0.0.1",
             vision=get("vision") == "true",
             keyed=get("keyed") == "true",
+            replica=int(replica or 0),
+            replicas=int(replicas or 1),
         )
+
+    def whole(self, replicas: list[Service]) -> Service:
+        """The service its replicas make together: every replica's GPUs, in replica order."""
+        ordered = sorted(replicas, key=lambda r: r.replica)
+        return self._replace(replica=0, gpus=[gpu for r in ordered for gpu in r.gpus])
 
 
 class Started(NamedTuple):

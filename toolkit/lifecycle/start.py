@@ -13,14 +13,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from toolkit import protocols
+from toolkit.catalog import names
 from toolkit.errors import ToolkitError
 from toolkit.host import locks
 from toolkit.host.compose import last_line, run_compose
 from toolkit.host.engine import Container, Engine, EngineError, connect
-from toolkit.lifecycle import proxy, watch
+from toolkit.lifecycle import proxy, router, watch
 from toolkit.lifecycle.credentials import hand_over_token, handed_token
 from toolkit.lifecycle.preflight import Launch, StartOptions, checks_or_running
-from toolkit.lifecycle.running import Interrupted, Service, Started, container
+from toolkit.lifecycle.running import Interrupted, Service, Started, container, containers
 from toolkit.lifecycle.stop import down
 from toolkit.paths import state_dir
 
@@ -46,6 +47,7 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
     """
     engine = connect()
     timeout = options.timeout if options.timeout is not None else config.startup_seconds
+    port = catalog.backend(config).container_port
     launch = checks_or_running(engine, catalog, config, options)
     if not isinstance(launch, Started):
         cached = _prepare(catalog, config, launch, options, progress)
@@ -66,6 +68,7 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
                 engine,
                 config,
                 launch.service,
+                port,
                 timeout,
                 options.api_key,
                 progress,
@@ -76,7 +79,7 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
     service = launch.service
     try:
         if options.wait:
-            _wait(engine, config, service, timeout, options.api_key, progress)
+            _wait(engine, config, service, port, timeout, options.api_key, progress)
     except KeyboardInterrupt:
         raise _interrupted(config.name) from None
     return Started(service)
@@ -100,6 +103,8 @@ def _prepare(
             token.unlink(missing_ok=True)
     if options.api_key:
         proxy.ensure_image()
+    if options.replicas > 1:
+        router.ensure_image()
     return cached
 
 
@@ -121,11 +126,11 @@ def _up(
     compose_file.parent.mkdir(parents=True, exist_ok=True)
     from toolkit.render import compose as render
 
-    rendered = render.render_compose(catalog, config)
-    if (
-        options.api_key
-    ):  # the authenticating proxy publishes the service (toolkit/lifecycle/proxy.py)
-        rendered = proxy.set_up(rendered, config, catalog.backend(config), options.api_key)
+    backend = catalog.backend(config)
+    # More than one replica: the router publishes the service (toolkit/service/replicas.py).
+    rendered = render.render_compose(catalog, config, options.replicas, options.policy)
+    if options.api_key:  # the authenticating proxy publishes it (toolkit/lifecycle/proxy.py)
+        rendered = proxy.set_up(rendered, config, backend, options.api_key)
     compose_file.write_text(rendered, encoding="utf-8")
     try:
         result = run_compose(
@@ -149,6 +154,7 @@ def _wait(
     engine: Engine,
     config: Config,
     service: Service,
+    port: int,
     timeout: float,
     api_key: str | None,
     progress: Progress,
@@ -161,11 +167,16 @@ def _wait(
 
     started = time.monotonic()
     while True:
-        if protocols.model_listed(service.protocol, service.url, config.model, api_key):
+        every = containers(engine, config.name)
+        if protocols.model_listed(
+            service.protocol, service.url, config.model, api_key
+        ) and _replicas_listed(every, service.protocol, port, config.model):
             return
-        found = container(engine, config.name)
+        crashed = any(c.status in ("exited", "dead") for c in every)
+        troubled = [c for c in every if c.status in ("exited", "dead") or c.restart_count]
+        found = (troubled or every)[0] if every else None
         elapsed = time.monotonic() - started
-        if found is None or found.status in ("exited", "dead") or found.restart_count > restarts:
+        if found is None or crashed or sum(c.restart_count for c in every) > restarts:
             tail = _tail(engine, found)
             raise _fail_wait(
                 config.name,
@@ -184,6 +195,18 @@ def _wait(
             )
         progress(elapsed, f"waiting for {config.model}: {_last_line(engine, found)}")
         time.sleep(POLL_SECONDS)
+
+
+def _replicas_listed(found: list[Container], protocol: str, port: int, model: str) -> bool:
+    """Whether each replica behind the router lists the model, asked at its own address (none
+    publishes a port): the router answers as soon as one does, and a start waits for all."""
+    from toolkit.protocols import probe as protocols
+
+    replicas = [c for c in found if names.label("replica") in c.labels]
+    return all(
+        c.address and protocols.model_listed(protocol, f"http://{c.address}:{port}", model, None)
+        for c in replicas
+    )
 
 
 def _interrupted(name: str) -> ToolkitError:

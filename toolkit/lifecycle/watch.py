@@ -158,7 +158,16 @@ def clear_stopped(name: str) -> None:
 
 
 def stopped_by_user(name: str) -> bool:
-    return _stop_marker(name).exists()
+    """Whether `toolkit stop` stopped this service (or the config this replica belongs to)."""
+    return _stop_marker(name.partition("#")[0]).exists()
+
+
+def unit(labels: dict[str, str]) -> str:
+    """What the watchdog heals and records: a config's service, or one of its replicas
+    (`NAME#2`, toolkit/lifecycle/router.py), each restarted on its own."""
+    name = labels.get(names.label("config"), "")
+    replica = labels.get(names.label("replica"), "").partition("/")[0]
+    return f"{name}#{replica}" if name and replica else name
 
 
 def status_fields(found: Container) -> dict[str, object]:
@@ -167,8 +176,7 @@ def status_fields(found: Container) -> dict[str, object]:
     `restarts` counts both Docker's restarts (the process exited) and the watchdog's (it hung);
     the last failure is the newer of the watchdog's record and Docker's last exit.
     """
-    name = found.labels.get(names.label("config"), found.name)
-    record = load(name, found.id)
+    record = load(unit(found.labels) or found.name, found.id)
     failure, at = record.last_failure, record.last_failure_at
     exited_at = _epoch(found.finished_at)
     if found.restart_count and exited_at > at:
@@ -250,7 +258,7 @@ class Watchdog:
         if key in self.seen:
             return
         self.seen.add(key)
-        name = event.attributes.get(names.label("config"), "")
+        name = unit(event.attributes)
         if not name:
             return
         found = self.engine.inspect(event.id)
@@ -264,7 +272,7 @@ class Watchdog:
     def inspect(self) -> None:
         """Every toolkit container, inspected: the fallback for missed events; due restarts."""
         for found in self.engine.containers(label=names.service_filter()):
-            name = found.labels.get(names.label("config"), "")
+            name = unit(found.labels)
             if found.status == "running" and found.health == "unhealthy":
                 self.failed(name, found)
             elif found.status == "running" and found.health == "healthy":

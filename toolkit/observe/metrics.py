@@ -158,11 +158,11 @@ class Reader:
     window: float = WINDOW
     history: dict[str, list[Snapshot]] = field(default_factory=dict)
 
-    def scrape(self, client: httpx.Client, service: Service, source: Source) -> Snapshot:
-        response = client.get(service.url + source.path)
+    def scrape(self, client: httpx.Client, found: Container, source: Source) -> Snapshot:
+        response = client.get(own_url(found) + source.path)
         response.raise_for_status()
         snapshot = parse_prometheus(response.text, source, time.time())
-        kept = self.history.setdefault(service.name, [])
+        kept = self.history.setdefault(watchdog.unit(found.labels), [])
         kept[:] = [s for s in kept if s.at >= snapshot.at - 2 * self.window] + [snapshot]
         return snapshot
 
@@ -174,7 +174,7 @@ class Reader:
         with httpx.Client(timeout=5) as client:
             for container in found:
                 rows.append(self._one(client, container, first_wait))
-        return sorted(rows, key=lambda r: str(r["config"]))
+        return sorted(rows, key=lambda r: (str(r["config"]), str(r["replica"])))
 
     def _one(self, client: httpx.Client, found: Container, first_wait: float) -> dict[str, Any]:
         import httpx
@@ -183,6 +183,7 @@ class Reader:
         restarts = watchdog.status_fields(found)
         row: dict[str, Any] = {
             "config": service.name,
+            "replica": f"{service.replica}/{service.replicas}" if service.replica else "",
             "url": service.url,
             "health": found.health,
             "restarts": restarts["restarts"],
@@ -197,19 +198,28 @@ class Reader:
             if source.format == "ollama-ps":
                 row["models"] = ollama_models(client.get(service.url + source.path).json())
                 return row
-            history = self.history.get(service.name, [])
+            history = self.history.get(watchdog.unit(found.labels), [])
             then = baseline(history, time.time(), self.window)
             if then is None and first_wait > 0:
-                then = self.scrape(client, service, source)
+                then = self.scrape(client, found, source)
                 time.sleep(first_wait)
-            now = self.scrape(client, service, source)
+            now = self.scrape(client, found, source)
             row |= server_figures(now, then)
         except (httpx.HTTPError, ValueError) as exc:
-            row["server"] = f"no answer from {service.url}{source.path} ({exc})"
+            row["server"] = f"no answer from {own_url(found)}{source.path} ({exc})"
         return row
 
 
-def load_now(found: Container, service: Service) -> dict[str, float]:
+def own_url(found: Container) -> str:
+    """Where the host reads this container's server: the service's address, or for a replica
+    behind the router (toolkit/lifecycle/router.py) its own container address."""
+    port = found.labels.get(names.label("replica-port"))
+    if port and found.address:
+        return f"http://{found.address}:{port}"
+    return Service.from_labels(found.labels).url
+
+
+def load_now(found: Container) -> dict[str, float]:
     """What a Prometheus-reporting server says now, for `status`: requests running and waiting,
     KV-cache use; nothing where it reports none or does not answer within a second."""
     import urllib.request
@@ -218,7 +228,7 @@ def load_now(found: Container, service: Service) -> dict[str, float]:
     if source is None or source.format != "prometheus":
         return {}
     try:
-        with urllib.request.urlopen(service.url + source.path, timeout=1) as answer:
+        with urllib.request.urlopen(own_url(found) + source.path, timeout=1) as answer:
             text = answer.read().decode("utf-8", "replace")
     except (OSError, ValueError):
         return {}

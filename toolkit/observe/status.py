@@ -25,10 +25,11 @@ def status(name: str | None = None) -> list[dict[str, object]]:
         if found.status == "running" and names.label("metrics") in found.labels:
             from toolkit.observe import metrics
 
-            load = metrics.load_now(found, service)
+            load = metrics.load_now(found)
         rows.append(
             {
                 "config": service.name,
+                "replica": f"{service.replica}/{service.replicas}" if service.replica else "",
                 "model": service.model,
                 "protocol": service.protocol,
                 "state": found.status,
@@ -42,7 +43,7 @@ def status(name: str | None = None) -> list[dict[str, object]]:
             | watch.status_fields(found)
             | {key: load.get(key) for key in ("running", "waiting", "kv_cache")}
         )
-    return sorted(rows, key=lambda r: str(r["config"]))
+    return sorted(rows, key=lambda r: (str(r["config"]), str(r["replica"])))
 
 
 def _health(found: Container, service: Service) -> str:

@@ -122,7 +122,8 @@ def test_each_protocols_nginx_config_is_valid(
     proxy.ensure_image()
     catalog = Catalog.load()
     config = catalog[name]
-    (tmp_path / "nginx.conf").write_text(proxy.nginx_conf(config, catalog.backend(config)))
+    upstream = f"model:{catalog.backend(config).container_port}"
+    (tmp_path / "nginx.conf").write_text(proxy.nginx_conf(config, upstream))
     (tmp_path / "key").write_text(KEY)
     result = subprocess.run(
         [
