@@ -29,6 +29,7 @@ import yaml
 from tests.conftest import Run, builtin_text
 from toolkit.catalog import names
 from toolkit.catalog.configs import Catalog
+from toolkit.errors import UsageError
 from toolkit.paths import REPO_ROOT
 from toolkit.render import Cluster, kubernetes
 from toolkit.render import compose as render
@@ -700,4 +701,68 @@ def test_push_records_the_digest_of_every_tag_it_pushed(
         kubernetes.Images("registry.example", "my-org", "ci", recorded)
         .ref(catalog, catalog["llama3-8b"])
         .endswith("@sha256:" + "ci".rjust(64, "0"))
+    )
+
+
+def test_replicas_are_a_stateful_set_behind_the_router_deployment(
+    user_catalog, tmp_path: Path
+) -> None:
+    """`replicas: 3`: one pod per replica, each with its own cache claim, a headless Service
+    naming each, the router's Deployment sending to those names, the config's Service in front
+    of the router; every manifest passes the pinned schemas and kubectl builds the directory."""
+    text = builtin_text("llama3-8b").replace("gpus: 1\n", "gpus: 1\nreplicas: 3\n")
+    catalog = Catalog.load(user_catalog("llama3-8b.yaml", text))
+    files = kubernetes.outputs(catalog, ["llama3-8b"], IMAGES)
+    docs = _manifests(files)
+    for doc in docs:
+        _validate(doc)
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    name = "toolkit-llama3-8b"
+    pods = by_name[("StatefulSet", name)]["spec"]
+    assert (pods["replicas"], pods["serviceName"]) == (3, f"{name}-replicas")
+    assert [c["metadata"]["name"] for c in pods["volumeClaimTemplates"]] == ["cache"]
+    assert ("PersistentVolumeClaim", f"{name}-cache") not in by_name, "no claim for one pod"
+    assert by_name[("Service", f"{name}-replicas")]["spec"]["clusterIP"] == "None"
+    router = by_name[("Deployment", f"{name}-router")]["spec"]["template"]["spec"]
+    (container,) = router["containers"]
+    assert container["image"] == "registry.example/my-org/router:vllm-router-0.1.17"
+    urls = container["args"][container["args"].index("--worker-urls") + 1 :]
+    assert urls == [f"http://{name}-{i}.{name}-replicas:8000" for i in range(3)]
+    assert "--policy=cache_aware" in container["args"]
+    front = by_name[("Service", name)]["spec"]
+    assert front["selector"]["app.kubernetes.io/name"] == "vllm-router"
+    model_policy = by_name[("NetworkPolicy", name)]["spec"]["ingress"][0]
+    assert model_policy["from"] == [
+        {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/instance": name,
+                    "app.kubernetes.io/name": "vllm-router",
+                }
+            }
+        }
+    ], "the replicas answer only their router"
+    assert by_name[("PodDisruptionBudget", name)]["spec"]["maxUnavailable"] == 1
+    (tmp_path / "out").mkdir()
+    for path, content in files.items():
+        (tmp_path / "out" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / path).write_text(content, encoding="utf-8")
+    built = subprocess.run(
+        [_kubectl(), "kustomize", str(tmp_path / "out" / name)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    with pytest.raises(UsageError) as refused:
+        kubernetes.outputs(
+            catalog,
+            ["llama3-8b"],
+            IMAGES,
+            None,
+            Cluster(autoscale_max=4, prometheus="http://p:9090"),
+        )
+    assert str(refused.value) == (
+        "--autoscale-max scales a one-replica Deployment, and llama3-8b has replicas: 3 behind "
+        "a router that knows each; drop --autoscale-max or set replicas: 1."
     )

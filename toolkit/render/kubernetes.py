@@ -34,7 +34,7 @@ from toolkit.plan.memory import DEFAULT_GPU_GIB, plan, weights_gib
 from toolkit.protocols import Listing, spec
 from toolkit.render import Cluster, Options
 from toolkit.render import compose as render
-from toolkit.service import multinode
+from toolkit.service import hardening, multinode, replicas
 from toolkit.service.server import health_test
 
 # The version the tests validate against (kubernetes-validate's bundled schemas); nothing in
@@ -251,12 +251,13 @@ def placement(catalog: Catalog, config: Config, cluster: Cluster) -> dict[str, A
 
 
 def shared_cache(config: Config, cluster: Cluster) -> str | None:
-    """The ReadWriteMany class a multi-node group shares one model copy on, if the user has one.
+    """The ReadWriteMany class a multi-node group (or a config's replicas) shares one model copy
+    on, if the user has one.
 
-    Without one each pod of the group keeps its own claim and downloads its own copy: vLLM's
-    workers read their shards from their own filesystem, so a leader-only download would still
-    have to be copied to every node."""
-    return cluster.shared_storage_class if config.nodes > 1 else None
+    Without one each pod keeps its own claim and downloads its own copy: vLLM's workers read
+    their shards from their own filesystem, so a leader-only download would still have to be
+    copied to every node."""
+    return cluster.shared_storage_class if config.nodes > 1 or config.replicas > 1 else None
 
 
 def api_sources(cluster: Cluster) -> list[str] | None:
@@ -280,6 +281,12 @@ def autoscaling(catalog: Catalog, config: Config, cluster: Cluster) -> dict[str,
     if not cluster.prometheus:
         raise UsageError(
             "--autoscale-max needs --prometheus URL: the Prometheus that scrapes the servers."
+        )
+    if config.replicas > 1:
+        raise UsageError(
+            f"--autoscale-max scales a one-replica Deployment, and {config.name} has replicas: "
+            f"{config.replicas} behind a router that knows each; drop --autoscale-max or set "
+            "replicas: 1."
         )
     metrics = catalog.backend(config).metrics
     waiting = metrics.names.get("waiting") if metrics else None
@@ -394,6 +401,36 @@ def _cluster_context(
     }
 
 
+def _router_context(
+    config: Config, backend_port: int, images: Images, labels: dict[str, str], name: str
+) -> dict[str, Any]:
+    """The router in front of a config's replicas (toolkit/service/replicas.py): its own
+    Deployment, sent to each replica by its stable StatefulSet name."""
+    service = f"{name}-replicas"
+    selector = {"app.kubernetes.io/instance": name, "app.kubernetes.io/name": "vllm-router"}
+    workers = [f"http://{name}-{i}.{service}:{backend_port}" for i in range(config.replicas)]
+    return {
+        "replicas_service": service,
+        "router_name": f"{name}-router",
+        "router_selector": selector,
+        "router_labels": selector
+        | {
+            "app.kubernetes.io/version": replicas.ROUTER_VERSION,
+            "app.kubernetes.io/component": "router",
+            "app.kubernetes.io/part-of": "model-serving-toolkit",
+            "app.kubernetes.io/managed-by": "toolkit",
+            names.label("config"): labels[names.label("config")],
+        },
+        "router_local_image": replicas.IMAGE,
+        "router_image": names.repository(images.registry, images.namespace, "router")
+        + ":"
+        + replicas.IMAGE_TAG,
+        "router_port": replicas.LISTEN_PORT,
+        "router_user": hardening.NON_ROOT_UID,
+        "router_args": replicas.router_args(config, workers, replicas.DEFAULT_POLICY),
+    }
+
+
 def config_files(
     catalog: Catalog,
     config: Config,
@@ -405,9 +442,22 @@ def config_files(
     context = _context(catalog, config, images, ingress_host)
     context |= _cluster_context(catalog, config, images, cluster or Cluster())
     env = render.environment()
-    workload = "leaderworkerset.yaml" if config.nodes > 1 else "deployment.yaml"
+    many = config.replicas > 1
+    if many:
+        backend_port = catalog.backend(config).container_port
+        labels = context["labels"]
+        context |= _router_context(config, backend_port, images, labels, context["name"])
+    workload = (
+        "leaderworkerset.yaml"
+        if config.nodes > 1
+        else "statefulset.yaml"
+        if many
+        else "deployment.yaml"
+    )
     file_names = [workload, "service.yaml", "networkpolicy.yaml", "pdb.yaml"]
-    if config.nodes == 1 or context["shared_class"]:
+    if many:
+        file_names += ["replicas-service.yaml", "router.yaml"]
+    if (config.nodes == 1 and not many) or context["shared_class"]:
         file_names.append("pvc.yaml")
     if context["autoscaling"]:
         file_names.append("scaledobject.yaml")
