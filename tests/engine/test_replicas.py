@@ -87,6 +87,13 @@ def test_two_replicas_answer_through_the_router_and_one_killed_comes_back(
         (NAME, "2/2", url),
     ]
     assert all(r["running"] == 0.0 for r in rows), "status reads each replica's own /metrics"
+    second = toolkit("logs", NAME, "--replica", "2", "--tail", "5", catalog=vllm_built)
+    assert second.exit_code == 0 and second.stdout.strip(), second.output
+    third = toolkit("logs", NAME, "--replica", "3", catalog=vllm_built)
+    assert (third.exit_code, third.stderr) == (
+        2,
+        f"error: {NAME} runs 2 replica(s), so there is no replica 3; pick one of 1 to 2.\n",
+    )
 
     before = [_served(docker, 1), _served(docker, 2)]
     for _ in range(6):

@@ -312,14 +312,22 @@ def status(state: State, name: str | None, as_json: bool) -> None:
     is_flag=True,
     help="Also show the access lines of healthchecks and readiness polls.",
 )
+@click.option(
+    "--replica",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Which replica's lines, for a service started with --replicas.",
+)
 @pass_state
-def logs(state: State, name: str, follow: bool, tail: int, all_lines: bool) -> None:
+def logs(state: State, name: str, follow: bool, tail: int, all_lines: bool, replica: int) -> None:
     """Print a service's log lines, healthchecks left out.
 
     \b
     Examples:
       toolkit logs llama3-70b_4 --tail 20
       toolkit logs flux.1-dev -f
+      toolkit logs llama3-8b --replica 2
     """
     from toolkit.lifecycle import start as lifecycle_start
     from toolkit.lifecycle import stop as stopping
@@ -327,7 +335,7 @@ def logs(state: State, name: str, follow: bool, tail: int, all_lines: bool) -> N
     if service_of(state, name) is None:
         raise ToolkitError(f"{name} is not running; start it with 'toolkit start {name}'.")
     pending = ""
-    for chunk in stopping.logs(name, follow, tail):
+    for chunk in stopping.logs(name, follow, tail, replica):
         pending += chunk
         *lines, pending = pending.split("\n")
         for line in lines:

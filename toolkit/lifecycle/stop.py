@@ -9,19 +9,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from toolkit.catalog import names
+from toolkit.errors import UsageError
 from toolkit.host.compose import ComposeError, last_line, run_compose
 from toolkit.host.engine import EngineError, VolumeInUse, connect
 from toolkit.lifecycle import proxy, watch
 from toolkit.lifecycle.credentials import handed_token
-from toolkit.lifecycle.running import container
+from toolkit.lifecycle.running import Service, container, containers
 
 
-def logs(name: str, follow: bool, tail: int | None) -> Iterator[str]:
+def logs(name: str, follow: bool, tail: int | None, replica: int = 1) -> Iterator[str]:
+    """The server's log lines; of one replica (the first by default) behind a router."""
     engine = connect()
-    found = container(engine, name)
-    if found is None:
+    found = containers(engine, name)
+    if not found:
         raise EngineError(f"{name} is not running; start it with 'toolkit start {name}'.")
-    yield from engine.logs(found.id, tail=tail, follow=follow)
+    count = Service.from_labels(found[0].labels).replicas
+    if replica > count:
+        raise UsageError(
+            f"{name} runs {count} replica(s), so there is no replica {replica}; pick one of "
+            f"1 to {count}."
+        )
+    chosen = next((c for c in found if Service.from_labels(c.labels).replica == replica), found[0])
+    yield from engine.logs(chosen.id, tail=tail, follow=follow)
 
 
 def stop(name: str, volumes: bool = False) -> bool:
