@@ -213,7 +213,18 @@ class ModelInfo(Strict):
     max_position: Count | None = Field(
         None, description="Longest context the model takes (`max_position_embeddings`)."
     )
-    weights: Literal["bf16", "fp16", "fp8", "int4", "q4"] = Field(
+    kv_lora_rank: Count | None = Field(
+        None,
+        description="Multi-head latent attention (DeepSeek-V2/V3/R1, Kimi-K2): the latent's "
+        "width (`kv_lora_rank`); vLLM then caches one latent of kv_lora_rank + "
+        "qk_rope_head_dim values per token and layer, whole on every GPU.",
+    )
+    qk_rope_head_dim: Count | None = Field(
+        None,
+        description="With kv_lora_rank: the RoPE part of each key (`qk_rope_head_dim`), cached "
+        "beside the latent.",
+    )
+    weights: Literal["bf16", "fp16", "fp8", "int4", "mxfp4", "q4"] = Field(
         "bf16", description="How the served weights are stored: bytes per parameter."
     )
     unquantized_b: Annotated[float, Field(ge=0, strict=True)] = Field(
@@ -234,6 +245,13 @@ class ModelInfo(Strict):
             raise _FieldError(
                 "info.params_b",
                 "required unless weights_gib gives the weights' size; add either",
+            )
+        if (self.kv_lora_rank is None) != (self.qk_rope_head_dim is None):
+            missing = "qk_rope_head_dim" if self.qk_rope_head_dim is None else "kv_lora_rank"
+            raise _FieldError(
+                f"info.{missing}",
+                "a latent-attention KV cache needs both kv_lora_rank and qk_rope_head_dim; "
+                "add it from the model's config.json",
             )
         return self
 

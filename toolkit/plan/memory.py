@@ -25,8 +25,9 @@ GIB = 2**30
 # What an 80 GB A100/H100 offers: vLLM PR 10511 measured 79.22 GiB available on one.
 DEFAULT_GPU_GIB = 79.22
 # Bytes per parameter of the quantized layers. AWQ/GPTQ 4-bit with group size 128 also store an
-# fp16 scale and a 4-bit zero per group (~0.02 B/param); GGUF Q4_K_M is ~4.85 bits per weight.
-BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int4": 0.52, "q4": 0.61}
+# fp16 scale and a 4-bit zero per group (~0.02 B/param); MXFP4 (gpt-oss) stores one 8-bit scale
+# per 32 4-bit values (4.25 bits, as vLLM keeps them on the GPU); GGUF Q4_K_M is ~4.85 bits.
+BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int4": 0.52, "mxfp4": 0.53125, "q4": 0.61}
 NON_TORCH_GIB = 1.79  # vLLM PR 10511, one GPU; NCCL buffers add more with tensor parallelism
 NON_TORCH_TP_EXTRA_GIB = 0.6
 CUDA_GRAPHS_GIB = 2.0  # field notes: 1-3 GiB; counted inside the budget to stay on the safe side
@@ -115,7 +116,12 @@ def weights_gib(info: ModelInfo) -> float:
 
 
 def kv_bytes_per_token(info: ModelInfo, tp: int) -> float:
-    """2 (K and V) x layers x KV heads on this GPU x head dim x 2 bytes (bf16 cache)."""
+    """2 (K and V) x layers x KV heads on this GPU x head dim x 2 bytes (bf16 cache). With
+    multi-head latent attention vLLM caches one latent per token and layer instead, of
+    kv_lora_rank + qk_rope_head_dim values (ModelConfig.get_head_size, one KV head), whole on
+    every tensor-parallel rank. Sliding-window layers are priced at the full context."""
+    if info.layers and info.kv_lora_rank and info.qk_rope_head_dim:
+        return info.layers * (info.kv_lora_rank + info.qk_rope_head_dim) * 2
     assert info.layers and info.kv_heads and info.head_dim
     heads_here = max(1.0, info.kv_heads / tp)  # vLLM replicates KV heads when TP > KV heads
     return 2 * info.layers * heads_here * info.head_dim * 2
