@@ -57,7 +57,7 @@ def table() -> str:
             60.8,
             "GiB",
         ),
-        _kv("gpt-oss-120b KV cache a token, all 36 layers at full context", (2, 36, 8, 64, 2), oss),
+        _kv("gpt-oss-120b KV cache a token in all 36 layers", (2, 36, 8, 64, 2), oss),
         _row(
             "Qwen3-30B-A3B weights (BF16, all 128 experts resident)",
             "model card: 30.5 B parameters",

@@ -50,6 +50,36 @@ def test_gpt_oss_120b_mxfp4_moe(folders: dict[str, Path]) -> None:
     assert plan.kv_bytes_per_token(info, 1) == _published_kv(config, 36, 2 * 8 * 64) == 73728
     assert plan.kv_bytes_per_token(info, 8) == 73728 / 8, "one KV head per GPU"
     assert (info.max_position, checkpoint.rope) == (131072, "yarn"), "4096 x YaRN factor 32"
+    assert (info.sliding_window, info.sliding_layers) == (128, 18), "layer_types alternates"
+
+
+def test_sliding_window_layers_keep_only_their_window(folders: dict[str, Path]) -> None:
+    """vLLM's hybrid KV cache manager gives a sliding-window layer the window less one plus a
+    step's batched tokens, in 16-token blocks plus one (SlidingWindowSpec.max_memory_usage_bytes),
+    so gpt-oss-120b's 131072 tokens take 18 full layers' and 18 windows' worth; OpenAI's model
+    card says the model runs on one 80 GB GPU, and so does the plan, at its whole context."""
+    info = facts.local_checkpoint(folders["openai/gpt-oss-120b"]).info
+    per_layer = 2 * 8 * 64 * 2
+    window = (-(-(128 - 1 + plan.BATCHED_TOKENS) // 16) + 1) * 16
+    assert window == 8336
+    assert plan.kv_bytes_needed(info, 1, 131072) == per_layer * (18 * 131072 + 18 * window)
+    short = (7 + 1) * 16  # a context inside the window: its blocks, and the one extra
+    assert plan.kv_bytes_needed(info, 1, 100) == per_layer * (18 * 100 + 18 * short)
+    config = Catalog.load()["llama3-8b"]
+    backend = Catalog.load().backend(config)
+    whole = plan.plan(config, backend, 1, plan.DEFAULT_GPU_GIB, 131072, info)
+    assert (whole.fits, whole.per_gpu.kv_needed_gib) == (True, 4.79)
+    budget = 1.5 * GIB  # the longest context a KV cache holds is the inverse of the need
+    held = plan.tokens_held(info, 1, budget)
+    assert plan.kv_bytes_needed(info, 1, held) <= budget < plan.kv_bytes_needed(info, 1, held + 1)
+    assert held > budget // plan.kv_bytes_per_token(info, 1), "more than at full price"
+    unified = config.model_copy(
+        update={"engine_args": {**config.engine_args, "disable-hybrid-kv-cache-manager": True}}
+    )
+    every = plan.plan(unified, backend, 1, plan.DEFAULT_GPU_GIB, 131072, info)
+    assert (every.fits, every.per_gpu.kv_needed_gib) == (False, 9.0), "every token, every layer"
+    tight = plan.plan(config, backend, 1, 75.0, 131072, info)
+    assert tight.fits is False and 0 < tight.max_context_tokens < 131072
 
 
 def test_qwen3_30b_a3b_bf16_moe(folders: dict[str, Path]) -> None:
@@ -120,6 +150,31 @@ def test_the_latent_cache_is_whole_on_every_gpu(run: Run, folders: dict[str, Pat
     assert result["per_gpu"]["kv_needed_gib"] == pytest.approx(8192 * 70272 / GIB, abs=0.01)
 
 
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            "  sliding_window: 128\n",
+            "field 'info.sliding_layers': a sliding-window KV cache needs both sliding_window "
+            "and sliding_layers; add it from the model's config.json.",
+        ),
+        (
+            "  sliding_window: 128\n  sliding_layers: 33\n",
+            "field 'info.sliding_layers': 33 is more than the model's 32 layers; count the "
+            "sliding_attention entries of its layer_types.",
+        ),
+    ],
+)
+def test_sliding_window_facts_are_checked(user_catalog, run: Run, lines: str, message: str) -> None:
+    text = builtin_text("llama3-8b").replace("  layers: 32\n", "  layers: 32\n" + lines)
+    directory = user_catalog("window.yaml", text)
+    result = run("--catalog", str(directory), "plan", "window")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {directory / 'window.yaml'}: {message}\n",
+    )
+
+
 def test_half_a_latent_is_refused_naming_what_is_missing(user_catalog, run: Run) -> None:
     latent = builtin_text("llama3-8b").replace(
         "  layers: 32\n", "  layers: 32\n  kv_lora_rank: 512\n"
@@ -138,8 +193,8 @@ def test_half_a_latent_is_refused_naming_what_is_missing(user_catalog, run: Run)
     assert result.exit_code == 2
     assert result.stderr.endswith(
         "unknown key 'info.qk_rope'; allowed keys: params_b, layers, heads, kv_heads, head_dim, "
-        "hidden, intermediate, vocab, max_position, kv_lora_rank, qk_rope_head_dim, weights, "
-        "unquantized_b, weights_gib.\n"
+        "hidden, intermediate, vocab, max_position, kv_lora_rank, qk_rope_head_dim, "
+        "sliding_window, sliding_layers, weights, unquantized_b, weights_gib.\n"
     )
     whole = typo.replace("qk_rope: 64", "qk_rope_head_dim: 64")
     (directory / "latent.yaml").write_text(whole, encoding="utf-8")

@@ -224,6 +224,16 @@ class ModelInfo(Strict):
         description="With kv_lora_rank: the RoPE part of each key (`qk_rope_head_dim`), cached "
         "beside the latent.",
     )
+    sliding_window: Count | None = Field(
+        None,
+        description="Sliding-window attention: the window (`sliding_window`) of the layers "
+        "sliding_layers counts; vLLM keeps only the window's KV cache for those.",
+    )
+    sliding_layers: Count | None = Field(
+        None,
+        description="With sliding_window: how many layers attend within the window "
+        "(`layer_types`' sliding_attention entries; gpt-oss: 18 of 36).",
+    )
     weights: Literal["bf16", "fp16", "fp8", "int4", "mxfp4", "q4"] = Field(
         "bf16", description="How the served weights are stored: bytes per parameter."
     )
@@ -252,6 +262,19 @@ class ModelInfo(Strict):
                 f"info.{missing}",
                 "a latent-attention KV cache needs both kv_lora_rank and qk_rope_head_dim; "
                 "add it from the model's config.json",
+            )
+        if (self.sliding_window is None) != (self.sliding_layers is None):
+            missing = "sliding_layers" if self.sliding_layers is None else "sliding_window"
+            raise _FieldError(
+                f"info.{missing}",
+                "a sliding-window KV cache needs both sliding_window and sliding_layers; add it "
+                "from the model's config.json",
+            )
+        if self.sliding_layers and self.layers and self.sliding_layers > self.layers:
+            raise _FieldError(
+                "info.sliding_layers",
+                f"{self.sliding_layers} is more than the model's {self.layers} layers; count "
+                "the sliding_attention entries of its layer_types",
             )
         return self
 

@@ -37,6 +37,8 @@ INFO_ORDER = (
     "head_dim",
     "kv_lora_rank",
     "qk_rope_head_dim",
+    "sliding_window",
+    "sliding_layers",
     "hidden",
     "intermediate",
     "vocab",
@@ -353,6 +355,8 @@ def _fact_comment(key: str, checkpoint: Checkpoint) -> str:
         return f"  # tensor elements by dtype: {dtypes}"
     if key == "kv_lora_rank":
         return "  # latent attention: vLLM caches this + qk_rope_head_dim per token and layer"
+    if key == "sliding_window":
+        return "  # vLLM keeps only the window's KV cache in the sliding_layers"
     if key == "max_position" and checkpoint.rope:
         return f"  # with its {checkpoint.rope} RoPE scaling"
     if key == "weights" and checkpoint.quantization:

@@ -118,8 +118,9 @@ def from_config(config: dict[str, Any], tensors: Tensors) -> ModelInfo:
 
 
 def _attention(config: dict[str, Any], text: dict[str, Any]) -> dict[str, Any]:
-    """The KV cache's shape: KV heads and head dimension, and for latent attention the
-    latent's width and the RoPE key's, as vLLM reads them (ModelConfig.get_head_size)."""
+    """The KV cache's shape: KV heads and head dimension, for latent attention the latent's
+    width and the RoPE key's, as vLLM reads them (ModelConfig.get_head_size), and the window
+    and count of the sliding-window layers that config.json's layer_types names."""
     heads = text["num_attention_heads"]
     rope, nope = text.get("qk_rope_head_dim"), text.get("qk_nope_head_dim")
     facts: dict[str, Any] = {
@@ -131,6 +132,10 @@ def _attention(config: dict[str, Any], text: dict[str, Any]) -> dict[str, Any]:
     model_type = text.get("model_type") or config.get("model_type")
     if model_type in MLA_MODEL_TYPES and text.get("kv_lora_rank") and rope:
         facts |= {"kv_lora_rank": text["kv_lora_rank"], "qk_rope_head_dim": rope}
+    kinds, window = text.get("layer_types"), text.get("sliding_window")
+    sliding = kinds.count("sliding_attention") if isinstance(kinds, list) else 0
+    if sliding and window:  # gpt-oss, Gemma 3: which layers attend within the window
+        facts |= {"sliding_window": window, "sliding_layers": sliding}
     return facts
 
 
