@@ -22,45 +22,20 @@ BLOCK = 128  # FP8 block quantization: one F32 scale per 128 x 128 block
 @dataclass(frozen=True)
 class Row:
     repo: str
-    fixture: str  # under tests/fixtures
-    params_b: float  # total parameters the authors publish, in billions
-    params_source: str
-    checkpoint_gib: float | None  # the checkpoint's published size, where it is published
-    quantized_b: float | None = None  # of params_b, what is stored quantized, where published
+    fixture: str  # its config.json, under tests/fixtures
 
 
+# The authors' figures each row is held to (tests/test_plan_published.py):
+# - gpt-oss-120b: OpenAI's model card (2025-08), table 1: 116.83 B parameters, 60.8 GiB checkpoint;
+# - Qwen3-30B-A3B: Qwen's model card: 30.5 B in total, 3.3 B activated, BF16;
+# - DeepSeek-V3: its model card: 685 B on the Hub, 671 B the main model and 14 B the
+#   multi-token-prediction module;
+# - Qwen3-8B-FP8: Qwen3-8B's model card: 8.2 B, 6.95 B of them not embeddings.
 ROWS = (
-    Row(
-        "openai/gpt-oss-120b",
-        "plan/openai--gpt-oss-120b.json",
-        116.83,
-        "gpt-oss model card (OpenAI, 2025-08), table 1: 116.83 B, checkpoint 60.8 GiB",
-        60.8,
-    ),
-    Row(
-        "Qwen/Qwen3-30B-A3B",
-        "add/Qwen--Qwen3-30B-A3B.json",
-        30.5,
-        "Qwen3-30B-A3B model card: 30.5 B in total, 3.3 B activated, BF16",
-        None,
-    ),
-    Row(
-        "deepseek-ai/DeepSeek-V3",
-        "plan/deepseek-ai--DeepSeek-V3.json",
-        671.0,
-        "DeepSeek-V3 model card: 685 B on the Hub, of which 671 B the main model and 14 B the "
-        "multi-token-prediction module",
-        None,
-    ),
-    Row(
-        "Qwen/Qwen3-8B-FP8",
-        "add/Qwen--Qwen3-8B-FP8.json",
-        8.2,
-        "Qwen3-8B model card: 8.2 B, of which 6.95 B not embeddings (quantized in the FP8 "
-        "checkpoint; embeddings and LM head stay BF16)",
-        None,
-        6.95,
-    ),
+    Row("openai/gpt-oss-120b", "plan/openai--gpt-oss-120b.json"),
+    Row("Qwen/Qwen3-30B-A3B", "add/Qwen--Qwen3-30B-A3B.json"),
+    Row("deepseek-ai/DeepSeek-V3", "plan/deepseek-ai--DeepSeek-V3.json"),
+    Row("Qwen/Qwen3-8B-FP8", "add/Qwen--Qwen3-8B-FP8.json"),
 )
 
 
