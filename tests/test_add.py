@@ -453,9 +453,18 @@ def test_checkpoint_facts_from_config_json() -> None:
     base = published("Qwen/Qwen2.5-7B-Instruct")
     stretched = {**base, "rope_scaling": {"rope_type": "linear", "factor": 4.0}}
     assert checkpoint(stretched, {}).info.max_position == 131072  # as vLLM derives it
-    yarn = {**base, "rope_scaling": {"rope_type": "yarn", "factor": 4.0}}
-    facts = checkpoint(yarn, {})
-    assert (facts.info.max_position, facts.rope) == (32768, "yarn")  # YaRN: already scaled
+    # Qwen2.5's model card: add YaRN with factor 4 on its 32768 tokens for 131072.
+    scaling = {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}
+    facts = checkpoint({**base, "rope_scaling": scaling}, {})
+    assert (facts.info.max_position, facts.rope) == (131072, "yarn")
+    # DeepSeek-V3: YaRN's factor stretches the original 4096, not max_position_embeddings.
+    deepseek = {**scaling, "factor": 40, "original_max_position_embeddings": 4096}
+    longer = {**base, "max_position_embeddings": 163840, "rope_scaling": deepseek}
+    assert checkpoint(longer, {}).info.max_position == 163840
+    llama3 = {"rope_type": "llama3", "factor": 8.0, "original_max_position_embeddings": 8192}
+    assert checkpoint({**base, "rope_scaling": llama3}, {}).info.max_position == 32768
+    gemma3 = {**base, "model_type": "gemma3_text", "rope_scaling": {**scaling}}
+    assert checkpoint(gemma3, {}).info.max_position == 32768, "Gemma 3 is scaled already"
     assert checkpoint({**base, "tie_word_embeddings": True}, {}).tied_embeddings
     wrapped = {"architectures": ["X"], "text_config": base, "vision_config": {"depth": 1}}
     assert checkpoint(wrapped, {}).info.layers == 28 and checkpoint(wrapped, {}).vision

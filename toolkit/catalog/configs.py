@@ -213,7 +213,28 @@ class ModelInfo(Strict):
     max_position: Count | None = Field(
         None, description="Longest context the model takes (`max_position_embeddings`)."
     )
-    weights: Literal["bf16", "fp16", "fp8", "int4", "q4"] = Field(
+    kv_lora_rank: Count | None = Field(
+        None,
+        description="Multi-head latent attention (DeepSeek-V2/V3/R1, Kimi-K2): the latent's "
+        "width (`kv_lora_rank`); vLLM then caches one latent of kv_lora_rank + "
+        "qk_rope_head_dim values per token and layer, whole on every GPU.",
+    )
+    qk_rope_head_dim: Count | None = Field(
+        None,
+        description="With kv_lora_rank: the RoPE part of each key (`qk_rope_head_dim`), cached "
+        "beside the latent.",
+    )
+    sliding_window: Count | None = Field(
+        None,
+        description="Sliding-window attention: the window (`sliding_window`) of the layers "
+        "sliding_layers counts; vLLM keeps only the window's KV cache for those.",
+    )
+    sliding_layers: Count | None = Field(
+        None,
+        description="With sliding_window: how many layers attend within the window "
+        "(`layer_types`' sliding_attention entries; gpt-oss: 18 of 36).",
+    )
+    weights: Literal["bf16", "fp16", "fp8", "int4", "mxfp4", "q4"] = Field(
         "bf16", description="How the served weights are stored: bytes per parameter."
     )
     unquantized_b: Annotated[float, Field(ge=0, strict=True)] = Field(
@@ -234,6 +255,26 @@ class ModelInfo(Strict):
             raise _FieldError(
                 "info.params_b",
                 "required unless weights_gib gives the weights' size; add either",
+            )
+        if (self.kv_lora_rank is None) != (self.qk_rope_head_dim is None):
+            missing = "qk_rope_head_dim" if self.qk_rope_head_dim is None else "kv_lora_rank"
+            raise _FieldError(
+                f"info.{missing}",
+                "a latent-attention KV cache needs both kv_lora_rank and qk_rope_head_dim; "
+                "add it from the model's config.json",
+            )
+        if (self.sliding_window is None) != (self.sliding_layers is None):
+            missing = "sliding_layers" if self.sliding_layers is None else "sliding_window"
+            raise _FieldError(
+                f"info.{missing}",
+                "a sliding-window KV cache needs both sliding_window and sliding_layers; add it "
+                "from the model's config.json",
+            )
+        if self.sliding_layers and self.layers and self.sliding_layers > self.layers:
+            raise _FieldError(
+                "info.sliding_layers",
+                f"{self.sliding_layers} is more than the model's {self.layers} layers; count "
+                "the sliding_attention entries of its layer_types",
             )
         return self
 

@@ -35,6 +35,10 @@ INFO_ORDER = (
     "heads",
     "kv_heads",
     "head_dim",
+    "kv_lora_rank",
+    "qk_rope_head_dim",
+    "sliding_window",
+    "sliding_layers",
     "hidden",
     "intermediate",
     "vocab",
@@ -349,6 +353,10 @@ def _fact_comment(key: str, checkpoint: Checkpoint) -> str:
     if key == "params_b" and checkpoint.params_by_dtype:
         dtypes = ", ".join(f"{d} {n / 1e9:.3g}B" for d, n in checkpoint.params_by_dtype.items())
         return f"  # tensor elements by dtype: {dtypes}"
+    if key == "kv_lora_rank":
+        return "  # latent attention: vLLM caches this + qk_rope_head_dim per token and layer"
+    if key == "sliding_window":
+        return "  # vLLM keeps only the window's KV cache in the sliding_layers"
     if key == "max_position" and checkpoint.rope:
         return f"  # with its {checkpoint.rope} RoPE scaling"
     if key == "weights" and checkpoint.quantization:

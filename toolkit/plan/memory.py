@@ -25,8 +25,9 @@ GIB = 2**30
 # What an 80 GB A100/H100 offers: vLLM PR 10511 measured 79.22 GiB available on one.
 DEFAULT_GPU_GIB = 79.22
 # Bytes per parameter of the quantized layers. AWQ/GPTQ 4-bit with group size 128 also store an
-# fp16 scale and a 4-bit zero per group (~0.02 B/param); GGUF Q4_K_M is ~4.85 bits per weight.
-BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int4": 0.52, "q4": 0.61}
+# fp16 scale and a 4-bit zero per group (~0.02 B/param); MXFP4 (gpt-oss) stores one 8-bit scale
+# per 32 4-bit values (4.25 bits, as vLLM keeps them on the GPU); GGUF Q4_K_M is ~4.85 bits.
+BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int4": 0.52, "mxfp4": 0.53125, "q4": 0.61}
 NON_TORCH_GIB = 1.79  # vLLM PR 10511, one GPU; NCCL buffers add more with tensor parallelism
 NON_TORCH_TP_EXTRA_GIB = 0.6
 CUDA_GRAPHS_GIB = 2.0  # field notes: 1-3 GiB; counted inside the budget to stay on the safe side
@@ -35,6 +36,7 @@ CUDA_GRAPHS_GIB = 2.0  # field notes: 1-3 GiB; counted inside the budget to stay
 # Smaller cards and A100s get 2048 and 256, so these err towards "does not fit" there.
 BATCHED_TOKENS = 8192
 MAX_SEQS = 1024  # the sampler's profile run keeps one step's logits per sequence in fp32
+KV_BLOCK_TOKENS = 16  # vLLM's default --block-size on CUDA
 DEFAULT_UTILIZATION = 0.9
 
 
@@ -115,10 +117,55 @@ def weights_gib(info: ModelInfo) -> float:
 
 
 def kv_bytes_per_token(info: ModelInfo, tp: int) -> float:
-    """2 (K and V) x layers x KV heads on this GPU x head dim x 2 bytes (bf16 cache)."""
+    """2 (K and V) x layers x KV heads on this GPU x head dim x 2 bytes (bf16 cache). With
+    multi-head latent attention vLLM caches one latent per token and layer instead, of
+    kv_lora_rank + qk_rope_head_dim values (ModelConfig.get_head_size, one KV head), whole on
+    every tensor-parallel rank. Every layer is counted, sliding-window ones too: vLLM's
+    discount for those is kv_bytes_needed's."""
+    if info.layers and info.kv_lora_rank and info.qk_rope_head_dim:
+        return info.layers * (info.kv_lora_rank + info.qk_rope_head_dim) * 2
     assert info.layers and info.kv_heads and info.head_dim
     heads_here = max(1.0, info.kv_heads / tp)  # vLLM replicates KV heads when TP > KV heads
     return 2 * info.layers * heads_here * info.head_dim * 2
+
+
+def _window_tokens(info: ModelInfo, context: int) -> int:
+    """The tokens a sliding-window layer keeps for one sequence in vLLM: the window less one plus
+    a step's batched tokens, at most the context, in blocks plus one (SlidingWindowSpec's
+    max_memory_usage_bytes)."""
+    assert info.sliding_window
+    tokens = min(info.sliding_window - 1 + BATCHED_TOKENS, context)
+    return (math.ceil(tokens / KV_BLOCK_TOKENS) + 1) * KV_BLOCK_TOKENS
+
+
+def kv_bytes_needed(info: ModelInfo, tp: int, context: int) -> float:
+    """One sequence's KV cache: every layer's for each token, except that vLLM's hybrid KV cache
+    manager keeps only a window's worth for sliding-window layers (kv_cache_utils.py)."""
+    per_token = kv_bytes_per_token(info, tp)
+    if not (info.sliding_window and info.sliding_layers and info.layers):
+        return context * per_token
+    per_layer = per_token / info.layers
+    full = info.layers - info.sliding_layers
+    return per_layer * (full * context + info.sliding_layers * _window_tokens(info, context))
+
+
+def tokens_held(info: ModelInfo, tp: int, kv_cache_bytes: float) -> int:
+    """The longest context whose KV cache (kv_bytes_needed) fits in `kv_cache_bytes`."""
+    per_token = kv_bytes_per_token(info, tp)
+    every_layer = max(0, int(kv_cache_bytes // per_token))
+    if not (info.sliding_window and info.sliding_layers and info.layers):
+        return every_layer
+    longest = max(every_layer, info.max_position or every_layer)
+    if kv_bytes_needed(info, tp, longest) <= kv_cache_bytes:
+        return longest  # only sliding layers, or room for the whole context
+    low, high = every_layer, longest  # kv_bytes_needed grows with the context: bisect
+    while low < high:
+        middle = (low + high + 1) // 2
+        if kv_bytes_needed(info, tp, middle) <= kv_cache_bytes:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def activation_gib(info: ModelInfo, tp: int) -> float:
@@ -172,6 +219,9 @@ def _vllm(
 ) -> Plan:
     # `gpus` is per node. Pipeline stages split the layers (and their KV cache) across nodes;
     # tensor parallelism splits each stage over the GPUs left to it.
+    if config.engine_args.get("disable-hybrid-kv-cache-manager") is True:
+        # vLLM then turns sliding-window layers into full ones (unify_hybrid_kv_cache_specs)
+        info = info.model_copy(update={"sliding_window": None, "sliding_layers": None})
     stages = config.engine_args.get(backend.pipeline_flag, 1) if backend.pipeline_flag else 1
     pp = stages if isinstance(stages, int) and stages > 0 else 1
     tp = max(1, gpus * config.nodes // pp)
@@ -185,7 +235,6 @@ def _vllm(
     budget = memory * utilization
     weights, overhead = _vllm_fixed(info, tp, stage_share)
     kv_cache = budget - weights - overhead
-    per_token = kv_bytes_per_token(info, tp) * stage_share
     context = _requested_context(config, info, asked)
     unknown = []
     if not context:
@@ -193,8 +242,8 @@ def _vllm(
             "the context vLLM would serve is unknown: add info.max_position (the model's "
             "max_position_embeddings) or engine_args.max-model-len"
         )
-    kv_needed = context * per_token / GIB
-    kv_tokens = max(0, int(kv_cache * GIB // per_token))
+    kv_needed = kv_bytes_needed(info, tp, context) * stage_share / GIB
+    kv_tokens = tokens_held(info, tp, max(0.0, kv_cache) * GIB / stage_share)
     longest = min(kv_tokens, info.max_position or kv_tokens)
     reasons = []
     advice = ""
