@@ -43,7 +43,7 @@ def test_a_sweep_goes_from_idle_to_saturation(run: Run, noop_url: str, tmp_path:
     for load in loads[1:3]:
         assert 0.99 * min(idle, saturated) <= load["rate"] <= 1.01 * max(idle, saturated)
     assert all(level["output_tokens"] == 40 * 8 for level in doc["levels"])
-    assert doc["config"]["sweep"] is True and doc["schema"] == "toolkit-bench/2"
+    assert doc["config"]["sweep"] is True and doc["schema"] == "toolkit-bench/3"
 
 
 def _chromium() -> str:
@@ -96,8 +96,8 @@ def test_compare_refuses_a_file_that_is_not_a_result(run: Run, tmp_path: Path) -
     result = run("bench", "compare", str(other), str(other))
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: {other} is not a toolkit-bench/2 result; give a file written by toolkit bench "
-        "--json.\n"
+        f"error: {other} is not a toolkit bench result (toolkit-bench/2 or toolkit-bench/3); "
+        "give a file written by toolkit bench --json.\n"
     )
 
 

@@ -13,13 +13,15 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from toolkit.bench.report import SCHEMA, max_rate_line
+from toolkit.bench.report import SCHEMA, load_label, max_rate_line
 from toolkit.errors import UsageError
 
 # Distinct, colour-blind-friendly strokes; the screenshot test looks for the first two.
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
 WIDTH, HEIGHT, PAD, LEFT = 560, 300, 40, 70
 Series = tuple[str, list[tuple[float, float]]]
+# /3 only added keys and the trace level: a /2 result reads and draws the same
+READABLE = ("toolkit-bench/2", SCHEMA)
 
 
 def read(path: str) -> dict[str, Any]:
@@ -29,8 +31,8 @@ def read(path: str) -> dict[str, Any]:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path} ({type(exc).__name__}); {hint}") from None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise UsageError(f"{path} is not a {SCHEMA} result; {hint}")
+    if not isinstance(doc, dict) or doc.get("schema") not in READABLE:
+        raise UsageError(f"{path} is not a toolkit bench result ({' or '.join(READABLE)}); {hint}")
     return doc
 
 
@@ -117,8 +119,7 @@ def _cdf(values: list[float]) -> list[tuple[float, float]]:
 
 
 def _load_label(level: dict[str, Any]) -> str:
-    load = level["load"]
-    return f"{load['rate']:g}/s" if load["rate"] is not None else f"c={load['concurrency']}"
+    return load_label(level["load"])
 
 
 def _plots(docs: list[dict[str, Any]], names: list[str]) -> list[str]:

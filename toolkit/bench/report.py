@@ -17,7 +17,7 @@ from toolkit.bench.load import Settings
 from toolkit.bench.runner import LevelRun, Target
 from toolkit.protocols.measure import Result
 
-SCHEMA = "toolkit-bench/2"
+SCHEMA = "toolkit-bench/3"
 SAMPLES = 2000  # raw values kept per distribution, for the HTML histograms
 CEILING_SHARE = 0.8  # a level above this share of the client's ceiling carries a warning
 # An open-loop level kept to its schedule when it sent at >= this share of the schedule's own
@@ -146,6 +146,7 @@ def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None)
     }
     if run.level.rate is not None:
         level["target_rate"] = run.level.rate
+    if run.level.rate is not None or run.level.trace is not None:
         level["schedule_rate"] = _rate(planned)
     if settings.slo:
         good = sum(_meets(r, settings.slo) for r in ok)
@@ -210,7 +211,7 @@ def _behind(level: dict[str, Any]) -> str | None:
 
 def _warnings(level: dict[str, Any], ceiling: dict[str, Any] | None) -> list[str]:
     warnings = []
-    behind = _behind(level) if level.get("target_rate") else None
+    behind = _behind(level) if "schedule_rate" in level else None  # open loops only
     if behind:
         warnings.append(behind)
     if ceiling:
@@ -295,11 +296,8 @@ def table(doc: dict[str, Any]) -> str:
     if all(level["ttft_content_ms"] == level["ttft_ms"] for level in doc["levels"]):
         metrics[1:3] = ["ttft"]
     for level in doc["levels"]:
-        load = level["load"]
         row = {
-            "load": f"{load['rate']:g}/s"
-            if load["rate"] is not None
-            else f"c={load['concurrency']}",
+            "load": load_label(level["load"]),
             "req/s": _fmt(level["requests_per_s"]),
             "ok": f"{level['completed']}/{level['requests']}",
         }
@@ -364,5 +362,11 @@ def _hit_rate(server: dict[str, Any]) -> str:
 
 
 def _load(level: dict[str, Any]) -> str:
-    load = level["load"]
+    return load_label(level["load"])
+
+
+def load_label(load: dict[str, Any]) -> str:
+    """A level's load in a few characters: `5/s`, `c=8`, `trace x2`."""
+    if load["kind"] == "trace":
+        return f"trace x{load['speed']:g}"
     return f"{load['rate']:g}/s" if load["rate"] is not None else f"c={load['concurrency']}"

@@ -76,6 +76,17 @@ from toolkit.protocols import Protocol
     help="Seconds between an answer and the next turn.",
 )
 @click.option("--dataset", metavar="FILE", help='JSONL of {"messages": [...]} chats as prompts.')
+@click.option(
+    "--trace",
+    metavar="FILE",
+    help="Replay a Mooncake-style JSONL trace: each request at its timestamp, open loop.",
+)
+@click.option(
+    "--trace-speed",
+    default=1.0,
+    show_default=True,
+    help="Replay the trace this many times as fast.",
+)
 @click.option("--ignore-eos", is_flag=True, help="Ask vLLM for exactly --output-tokens tokens.")
 @click.option("--slo", help="Goodput limits, e.g. ttft=500ms,tpot=50ms (keys: ttft itl tpot e2e).")
 @click.option(
@@ -104,6 +115,7 @@ def bench(ctx: click.Context, /, args: tuple[str, ...], **options: Any) -> None:
       toolkit bench --url http://127.0.0.1:1042 --protocol openai-text --model Llama3-70B \\
         --concurrency 8 --requests 200 --json run.json --html run.html
       toolkit bench llama3-70b_4 --sweep --requests 200 --json sweep.json
+      toolkit bench llama3-70b_4 --trace mooncake.jsonl --trace-speed 2 --ignore-eos
       toolkit bench --calibrate
       toolkit bench compare a.json b.json --html compare.html
     """
@@ -142,8 +154,10 @@ def _settings(options: dict[str, Any]) -> Any:
         check_connections,
         check_load,
         check_sizes,
+        check_trace,
         check_turns,
         load_dataset,
+        load_trace,
         parse_shared_prefix,
         parse_slo,
         parse_slo_targets,
@@ -155,6 +169,7 @@ def _settings(options: dict[str, Any]) -> Any:
     check_load(o["rate"], o["concurrency"], o["sweep"], o["requests"], o["duration"])
     check_sizes(o["prompt_tokens"], o["output_tokens"], o["sweep_steps"], o["warmup"], o["timeout"])
     check_connections(o["connections"])
+    check_trace(o)
     check_turns(o["turns"], o["think_time"], o["rate"], o["sweep"])
     shared = parse_shared_prefix(o["shared_prefix"], o["prefix_tokens"])
     if shared and o["dataset"]:
@@ -173,7 +188,10 @@ def _settings(options: dict[str, Any]) -> Any:
         slo = parse_slo(o["slo"])
     if o["dataset"]:
         load_dataset(o["dataset"])
-    if o["rate"] is not None:
+    if o["trace"]:
+        load_trace(o["trace"])
+        level = Level(trace=o["trace"], speed=o["trace_speed"])
+    elif o["rate"] is not None:
         level = Level(rate=o["rate"], poisson=o["poisson"])
     else:
         default = SWEEP_CONCURRENCY if o["sweep"] or o["find_max_rate"] else 1
@@ -200,6 +218,8 @@ def _settings(options: dict[str, Any]) -> Any:
         think_time=o["think_time"],
         find_max_rate=o["find_max_rate"],
         slo_targets=targets,
+        trace=o["trace"],
+        trace_speed=o["trace_speed"],
     )
 
 
