@@ -183,7 +183,8 @@ def test_open_loop_latency_counts_from_the_schedule(run: Run, tmp_path: Path) ->
         (
             ["--dataset", "/nonexistent/chats.jsonl"],
             "error: cannot read the dataset /nonexistent/chats.jsonl (No such file or directory); "
-            'give a JSONL file with one {"messages": [...]} object a line.\n',
+            'give a ShareGPT JSON list of {"conversations": [{"from": "human", "value": ...}, '
+            '...]} objects, or a JSONL file with one {"messages": [...]} object a line.\n',
         ),
         (["--rate", "5", "--concurrency", "2"], "error: give --rate or --concurrency, not both.\n"),
         (
@@ -221,7 +222,8 @@ def test_a_dataset_line_that_is_not_a_chat_is_refused(run: Run, tmp_path: Path) 
     assert result.exit_code == 2
     assert result.stderr == (
         f"error: line 2 of the dataset {dataset} is not a chat conversation; "
-        'give a JSONL file with one {"messages": [...]} object a line.\n'
+        'give a ShareGPT JSON list of {"conversations": [{"from": "human", "value": ...}, '
+        '...]} objects, or a JSONL file with one {"messages": [...]} object a line.\n'
     )
 
 

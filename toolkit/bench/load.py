@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,7 @@ class Settings:
     slo_targets: dict[str, float] = field(default_factory=dict)  # "ttft_p99" -> ms
     trace: str | None = None  # --trace: a Mooncake-shaped JSONL of timed requests
     trace_speed: float = 1.0
+    dataset_output: bool = False  # max_tokens from each ShareGPT reply (no --output-tokens)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -352,16 +353,80 @@ def shared_prefix_messages(
     ]
 
 
-def load_dataset(path: str) -> list[list[dict[str, Any]]]:
-    """Chat conversations from JSONL: one {"messages": [{"role": ..., "content": ...}]} a line."""
-    hint = 'give a JSONL file with one {"messages": [...]} object a line.'
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt of a dataset, and the answer length it asks for where the dataset gives one."""
+
+    messages: list[dict[str, Any]]
+    output_tokens: int | None = None  # ShareGPT: the gpt reply's length in tokens
+
+
+_DATASET_HINT = (
+    'give a ShareGPT JSON list of {"conversations": [{"from": "human", "value": ...}, ...]} '
+    'objects, or a JSONL file with one {"messages": [...]} object a line.'
+)
+
+
+def load_dataset(path: str, count: Callable[[str], int] | None = None) -> list[Prompt]:
+    """The prompts of a ShareGPT JSON file (it starts with `[`) or of a JSONL file of chats.
+
+    ShareGPT, as `vllm bench serve` reads it: each conversation's first human turn is the
+    prompt, and the gpt turn answering it sets the output length, counted by `count` (the
+    --tokenizer) or estimated at CHARS_PER_TOKEN characters a token; a conversation without an
+    answered human turn is skipped."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise UsageError(f"cannot read the dataset {path} ({reason}); {hint}") from None
+        raise UsageError(f"cannot read the dataset {path} ({reason}); {_DATASET_HINT}") from None
+    if text.lstrip().startswith("["):
+        prompts = _sharegpt(path, text, count or _estimate)
+    else:
+        prompts = [Prompt(messages) for messages in _chats(path, text)]
+    if not prompts:
+        raise UsageError(f"the dataset {path} holds no prompts; {_DATASET_HINT}")
+    return prompts
+
+
+CHARS_PER_TOKEN = 4  # the usual estimate for English text in BPE tokenizers, without --tokenizer
+
+
+def _estimate(text: str) -> int:
+    return max(round(len(text) / CHARS_PER_TOKEN), 1)
+
+
+def _sharegpt(path: str, text: str, count: Callable[[str], int]) -> list[Prompt]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise UsageError(f"the dataset {path} is not valid JSON; {_DATASET_HINT}") from None
+    prompts = []
+    for number, item in enumerate(data, 1):
+        turns = item.get("conversations") if isinstance(item, dict) else None
+        if not isinstance(turns, list) or not all(
+            isinstance(t, dict)
+            and isinstance(t.get("from"), str)
+            and isinstance(t.get("value"), str)
+            for t in turns
+        ):
+            raise UsageError(
+                f"entry {number} of the dataset {path} is not a ShareGPT conversation; "
+                f"{_DATASET_HINT}"
+            )
+        speakers = [t["from"] for t in turns]
+        if "human" not in speakers:
+            continue
+        first = speakers.index("human")
+        if speakers[first + 1 : first + 2] == ["gpt"]:
+            question, reply = turns[first]["value"], turns[first + 1]["value"]
+            prompts.append(Prompt([{"role": "user", "content": question}], count(reply)))
+    return prompts
+
+
+def _chats(path: str, text: str) -> list[list[dict[str, Any]]]:
+    """Chat conversations from JSONL: one {"messages": [{"role": ..., "content": ...}]} a line."""
     conversations = []
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -370,9 +435,7 @@ def load_dataset(path: str) -> list[list[dict[str, Any]]]:
                 raise TypeError
         except (ValueError, KeyError, TypeError):
             raise UsageError(
-                f"line {number} of the dataset {path} is not a chat conversation; {hint}"
+                f"line {number} of the dataset {path} is not a chat conversation; {_DATASET_HINT}"
             ) from None
         conversations.append(messages)
-    if not conversations:
-        raise UsageError(f"the dataset {path} holds no conversations; {hint}")
     return conversations

@@ -70,20 +70,26 @@ class Runner:
         progress: Progress | None = None,
         keep_text: bool = False,
         judge: Callable[[LevelRun], bool] | None = None,
+        count: Callable[[str], int] | None = None,
     ) -> None:
         self.target = target
         self.settings = settings
         self.progress = progress
         self.keep_text = keep_text
         self.judge = judge  # --find-max-rate: whether a level met every SLO
-        self.dataset = load_dataset(settings.dataset) if settings.dataset else None
+        # count: the --tokenizer, for a ShareGPT reply's length
+        self.dataset = load_dataset(settings.dataset, count) if settings.dataset else None
         self.trace = load_trace(settings.trace) if settings.trace else None
         self.count = itertools.count()
 
     def body(self, index: int) -> dict[str, Any]:
         s = self.settings
+        output = s.output_tokens
         if self.dataset:
-            messages = self.dataset[index % len(self.dataset)]
+            prompt = self.dataset[index % len(self.dataset)]
+            messages = prompt.messages
+            if s.dataset_output and prompt.output_tokens:
+                output = prompt.output_tokens
         elif s.shared_prefix:
             messages = shared_prefix_messages(
                 s.shared_prefix, s.prefix_tokens, s.prompt_tokens, index
@@ -92,7 +98,7 @@ class Runner:
             messages = synthetic_messages(s.prompt_tokens, index)
         size = s.sizes[index % len(s.sizes)]
         body = spec(self.target.protocol).bench_body
-        return body(self.target.model, messages, s.output_tokens, s.ignore_eos, size)
+        return body(self.target.model, messages, output, s.ignore_eos, size)
 
     def bound(self) -> tuple[int | None, float | None]:
         s = self.settings

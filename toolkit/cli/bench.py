@@ -75,7 +75,12 @@ from toolkit.protocols import Protocol
     show_default=True,
     help="Seconds between an answer and the next turn.",
 )
-@click.option("--dataset", metavar="FILE", help='JSONL of {"messages": [...]} chats as prompts.')
+@click.option(
+    "--dataset",
+    metavar="FILE",
+    help="Prompts from a ShareGPT JSON (first human turn; the reply sets the output length) "
+    'or a JSONL of {"messages": [...]} chats.',
+)
 @click.option(
     "--trace",
     metavar="FILE",
@@ -115,6 +120,7 @@ def bench(ctx: click.Context, /, args: tuple[str, ...], **options: Any) -> None:
       toolkit bench --url http://127.0.0.1:1042 --protocol openai-text --model Llama3-70B \\
         --concurrency 8 --requests 200 --json run.json --html run.html
       toolkit bench llama3-70b_4 --sweep --requests 200 --json sweep.json
+      toolkit bench llama3-70b_4 --rate 4 --dataset ShareGPT_V3_unfiltered_cleaned_split.json
       toolkit bench llama3-70b_4 --trace mooncake.jsonl --trace-speed 2 --ignore-eos
       toolkit bench --calibrate
       toolkit bench compare a.json b.json --html compare.html
@@ -147,7 +153,9 @@ def _endpoint(
     return target, describe(found.service, found.catalog, found.config)
 
 
-def _settings(options: dict[str, Any]) -> Any:
+def _settings(options: dict[str, Any], output_given: bool) -> Any:
+    """The validated load; `output_given`: --output-tokens was on the command line, so a
+    ShareGPT dataset's replies do not set the answers' lengths."""
     from toolkit.bench.load import (
         Level,
         Settings,
@@ -220,6 +228,7 @@ def _settings(options: dict[str, Any]) -> Any:
         slo_targets=targets,
         trace=o["trace"],
         trace_speed=o["trace_speed"],
+        dataset_output=bool(o["dataset"]) and not output_given,
     )
 
 
@@ -229,7 +238,8 @@ def _run(ctx: click.Context, name: str | None, options: dict[str, Any]) -> None:
     from toolkit.bench import calibrate, report, tokens
     from toolkit.bench.runner import Runner
 
-    settings = _settings(options)
+    given = ctx.get_parameter_source("output_tokens") is not click.core.ParameterSource.DEFAULT
+    settings = _settings(options, given)
     target, service = _endpoint(ctx, name, options)
     count = tokens.load(options["tokenizer"]) if options["tokenizer"] else None
     _require_listed(target, name)
@@ -239,6 +249,7 @@ def _run(ctx: click.Context, name: str | None, options: dict[str, Any]) -> None:
         _progress() if sys.stderr.isatty() else None,
         bool(count),
         judge=lambda run: report.slo_met(run, settings.slo_targets),
+        count=count,
     )
     runs = asyncio.run(runner.run())
     if sys.stderr.isatty():
