@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from toolkit.bench.report import SCHEMA, load_label, max_rate_line
+from toolkit.bench.report import SCHEMA, about, load_label, max_rate_line
 from toolkit.errors import UsageError
 
 # Distinct, colour-blind-friendly strokes; the screenshot test looks for the first two.
@@ -142,11 +142,26 @@ def _plots(docs: list[dict[str, Any]], names: list[str]) -> list[str]:
                 if level["distributions"][key]:
                     out.append((tag, _cdf(level["distributions"][key])))
     return [
+        _pareto(docs, names),
         chart("Latency against load (p50)", "requests/s", "ms", latency),
         chart("Throughput against load", "requests/s", "output tokens/s", throughput),
         chart("TTFT distribution (CDF)", "TTFT ms", "fraction of requests", ttft),
         chart("ITL distribution (CDF)", "ITL ms", "fraction of gaps", itl),
     ]
+
+
+def _pareto(docs: list[dict[str, Any]], names: list[str]) -> str:
+    """The Pareto view: each run's levels as a curve of latency against throughput, so the run
+    further right and lower delivers more tokens for the same wait."""
+    series: list[Series] = []
+    for doc, name in zip(docs, names, strict=True):
+        for metric in ("ttft_ms", "e2e_ms"):
+            pts = [
+                (lv["output_tokens_per_s"], lv[metric]["p50"]) for lv in doc["levels"] if lv[metric]
+            ]
+            if pts:
+                series.append((f"{name} {metric[:-3]} p50", pts))
+    return chart("Latency against throughput (p50)", "output tokens/s", "ms", series)
 
 
 def _table(doc: dict[str, Any]) -> str:
@@ -216,13 +231,9 @@ def render(docs: list[dict[str, Any]], names: list[str] | None = None) -> str:
     names = names or [doc["target"]["model"] for doc in docs]
     sections = []
     for doc, name in zip(docs, names, strict=True):
-        target = doc["target"]
-        digest = target.get("image_digest")
         sections.append(
-            f"<h2>{escape(name)}</h2><p>{escape(target['protocol'])} · "
-            f"{escape(target['model'])} at {escape(target['url'])} · {escape(doc['created'])}"
-            f"{' · image ' + escape(str(target.get('image_digest'))) if digest else ''}"
-            f"</p>{_table(doc)}"
+            f"<h2>{escape(name)}</h2><p>{escape(about(doc['target']))}; "
+            f"{escape(doc['created'])}</p>{_table(doc)}"
         )
     data = json.dumps(docs, sort_keys=True).replace("</", "<\\/")
     return (

@@ -126,6 +126,7 @@ def bench(ctx: click.Context, /, args: tuple[str, ...], **options: Any) -> None:
       toolkit bench compare a.json b.json --html compare.html
     """
     if args[:1] == ("compare",):
+        _refuse_load_options(ctx, "compare takes JSON files and --html only")
         _compare(list(args[1:]), options["html_file"])
         return
     if options["calibrate"]:
@@ -322,6 +323,19 @@ def _calibrate(port: int, requests: int) -> None:
     )
 
 
+def _refuse_load_options(ctx: click.Context, what: str) -> None:
+    """An option that would change a run, given where none runs, is refused rather than
+    silently ignored."""
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name not in (None, "args", "html_file")
+        and ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise UsageError(f"{what}; drop {', '.join(given)}.")
+
+
 def _compare(files: list[str], html_file: str | None) -> None:
     from toolkit.bench import page, report
 
@@ -330,9 +344,8 @@ def _compare(files: list[str], html_file: str | None) -> None:
             "compare needs two or more JSON files, e.g. toolkit bench compare a.json b.json."
         )
     docs = [page.read(path) for path in files]
-    for path, doc in zip(files, docs, strict=True):
-        click.echo(f"== {path}")
-        click.echo(report.table(doc))
+    names = [Path(f).stem for f in files]
+    click.echo(report.compare_table(docs, names))
     if html_file:
-        Path(html_file).write_text(page.render(docs, names=[Path(f).stem for f in files]), "utf-8")
+        Path(html_file).write_text(page.render(docs, names=names), "utf-8")
         click.echo(f"wrote {html_file}")
