@@ -140,8 +140,8 @@ def test_a_malformed_trace_is_refused_naming_its_line(
             "error: --trace-speed must be above 0, e.g. --trace-speed 2 for twice as fast.\n",
         ),
         (
-            ["--trace", "t.jsonl", "--rate", "3", "--turns", "2"],
-            "error: --trace sends its own schedule and prompts; drop --rate, --turns.\n",
+            ["--trace", "t.jsonl", "--rate", "3", "--poisson", "--turns", "2"],
+            "error: --trace sends its own schedule and prompts; drop --rate, --poisson, --turns.\n",
         ),
         (
             ["--trace", "/nonexistent/t.jsonl"],

@@ -172,7 +172,15 @@ def check_trace(options: dict[str, Any]) -> None:
         return
     if options["trace_speed"] <= 0:
         raise UsageError("--trace-speed must be above 0, e.g. --trace-speed 2 for twice as fast.")
-    clashes = ["rate", "concurrency", "sweep", "find_max_rate", "dataset", "shared_prefix"]
+    clashes = [
+        "rate",
+        "concurrency",
+        "poisson",
+        "sweep",
+        "find_max_rate",
+        "dataset",
+        "shared_prefix",
+    ]
     given = [f"--{name.replace('_', '-')}" for name in clashes if options[name]]
     if options["turns"] > 1:
         given.append("--turns")
