@@ -1,8 +1,9 @@
 """The HTML report, drawn from the JSON documents only, so saved runs can be compared later.
 
 Self-contained: inline SVG drawn here (no plotting library, no script, no network), the result
-JSON embedded for whoever wants the numbers. Plots: latency against load, throughput against
-load, and the TTFT and ITL distributions (empirical CDFs), one series per run and level.
+JSON embedded for whoever wants the numbers. Plots: latency against throughput (the Pareto view,
+one curve per run across its levels), latency and throughput against load, and the TTFT and ITL
+distributions (empirical CDFs), one series per run and level.
 """
 
 from __future__ import annotations
