@@ -163,6 +163,7 @@ class ScriptedServer:
         self.answers = answers
         self.slots = threading.Semaphore(capacity) if capacity else contextlib.nullcontext()
         self.requests: list[tuple[str, str, bytes]] = []  # (method, path, body), in order
+        self.arrived: list[float] = []  # time.monotonic() of each request, in the same order
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -179,6 +180,7 @@ class ScriptedServer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         answers = self.answers
         requests = self.requests
+        arrived = self.arrived
         slots = self.slots
 
         class Handler(BaseHTTPRequestHandler):
@@ -191,6 +193,7 @@ class ScriptedServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 requests.append((self.command, self.path, body))
+                arrived.append(time.monotonic())
                 key: tuple[str, ...] = (self.command, self.path)
                 with contextlib.suppress(ValueError, AttributeError):
                     if json.loads(body or b"{}").get("stream") is False:

@@ -52,7 +52,7 @@ def bench(run: Run, tmp_path: Path, answer: Answer, *args: str) -> dict[str, Any
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
-    assert doc["schema"] == "toolkit-bench/2"
+    assert doc["schema"] == "toolkit-bench/3"
     [level] = doc["levels"]
     return dict(level)
 
@@ -159,7 +159,10 @@ def test_open_loop_latency_counts_from_the_schedule(run: Run, tmp_path: Path) ->
     answer = Answer(chunks=events, content_type="text/event-stream", pause=PAUSE)
     level = bench(run, tmp_path, answer, "--rate", "20", "--requests", "6")
     assert level["target_rate"] == 20
-    assert level["load"] == {"kind": "rate", "rate": 20.0, "concurrency": None, "poisson": False}
+    assert level["load"] == {
+        "kind": "rate", "rate": 20.0, "concurrency": None, "poisson": False, "trace": None,
+        "speed": None,
+    }  # fmt: skip
     assert level["schedule_lag_ms"]["max"] < 250  # the client kept to the schedule
     assert level["e2e_ms"]["p50"] >= 2 * PAUSE * 1000
 
@@ -180,7 +183,8 @@ def test_open_loop_latency_counts_from_the_schedule(run: Run, tmp_path: Path) ->
         (
             ["--dataset", "/nonexistent/chats.jsonl"],
             "error: cannot read the dataset /nonexistent/chats.jsonl (No such file or directory); "
-            'give a JSONL file with one {"messages": [...]} object a line.\n',
+            'give a ShareGPT JSON list of {"conversations": [{"from": "human", "value": ...}, '
+            '...]} objects, or a JSONL file with one {"messages": [...]} object a line.\n',
         ),
         (["--rate", "5", "--concurrency", "2"], "error: give --rate or --concurrency, not both.\n"),
         (
@@ -218,7 +222,8 @@ def test_a_dataset_line_that_is_not_a_chat_is_refused(run: Run, tmp_path: Path) 
     assert result.exit_code == 2
     assert result.stderr == (
         f"error: line 2 of the dataset {dataset} is not a chat conversation; "
-        'give a JSONL file with one {"messages": [...]} object a line.\n'
+        'give a ShareGPT JSON list of {"conversations": [{"from": "human", "value": ...}, '
+        '...]} objects, or a JSONL file with one {"messages": [...]} object a line.\n'
     )
 
 

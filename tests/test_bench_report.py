@@ -43,7 +43,7 @@ def test_a_sweep_goes_from_idle_to_saturation(run: Run, noop_url: str, tmp_path:
     for load in loads[1:3]:
         assert 0.99 * min(idle, saturated) <= load["rate"] <= 1.01 * max(idle, saturated)
     assert all(level["output_tokens"] == 40 * 8 for level in doc["levels"])
-    assert doc["config"]["sweep"] is True and doc["schema"] == "toolkit-bench/2"
+    assert doc["config"]["sweep"] is True and doc["schema"] == "toolkit-bench/3"
 
 
 def _chromium() -> str:
@@ -79,9 +79,11 @@ def test_the_html_report_draws_its_plots_in_a_browser(
     result = run("bench", "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
                  "--html", str(html))  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert result.output.count("LOAD") == 2
+    assert result.output.splitlines()[0].split()[:2] == ["RUN", "LOAD"]
+    assert [line.split()[0] for line in result.output.splitlines()[1:3]] == ["a", "b"]
     text = html.read_text()
-    assert text.count("<svg") == 4
+    assert text.count("<svg") == 5
+    assert 'aria-label="Latency against throughput (p50)"' in text
     assert not any(ref in text for ref in ("src=", "<link", "href=")), "not self-contained"
     assert json.loads(text.split('id="results">')[1].split("</script>")[0])[0] == a
     image = _screenshot(html, tmp_path / "compare.png")
@@ -96,8 +98,67 @@ def test_compare_refuses_a_file_that_is_not_a_result(run: Run, tmp_path: Path) -
     result = run("bench", "compare", str(other), str(other))
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: {other} is not a toolkit-bench/2 result; give a file written by toolkit bench "
-        "--json.\n"
+        f"error: {other} is not a toolkit bench result (toolkit-bench/2 or toolkit-bench/3); "
+        "give a file written by toolkit bench --json.\n"
+    )
+
+
+def test_compare_tabulates_every_level_and_what_each_run_ran(
+    run: Run, noop_url: str, tmp_path: Path
+) -> None:
+    """Two real runs against the no-op server; the second's target gets the config, engine
+    arguments and image digest that a catalog service's run records (a recording: no engine
+    runs here), and the first is rewritten as a /2 result, which compare still reads."""
+    a = _bench(run, noop_url, tmp_path / "a.json", "--concurrency", "1", "--requests", "20")
+    a["schema"] = "toolkit-bench/2"
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    b = _bench(run, noop_url, tmp_path / "b.json", "--rate", "40", "--requests", "20")
+    b["target"] |= {
+        "config": "llama3-8b", "backend": "vllm", "engine_args": ["--max-model-len", "8192"],
+        "image": "toolkit/llama3-8b:abc", "image_digest": "sha256:" + "0" * 64,
+    }  # fmt: skip
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    html = tmp_path / "c.html"
+    result = run("bench", "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
+                 "--html", str(html))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == [
+        "RUN", "LOAD", "OK", "REQ/S", "OUT", "TOK/S", "TTFT", "P50", "MS", "E2E", "P50", "MS",
+        "PARETO",
+    ]  # fmt: skip
+    assert [line.split()[:3] for line in lines[1:3]] == [
+        ["a", "c=1", "20/20"],
+        ["b", "40/s", "20/20"],
+    ]
+    assert lines[3] == f"a: openai-text {noop.MODEL} at {noop_url}"
+    about = (
+        f"b: openai-text {noop.MODEL} at {noop_url}; config llama3-8b (vllm); engine args: "
+        f"--max-model-len 8192; image sha256:{'0' * 64}"
+    )
+    assert lines[4] == about
+    assert about.removeprefix("b: ") in html.read_text()
+    assert f"wrote {html}" == lines[5]
+
+
+def test_the_pareto_frontier_keeps_the_levels_no_other_beats() -> None:
+    from toolkit.bench.report import frontier
+
+    points = [
+        (100.0, 50.0, 500.0),  # the lowest latencies
+        (200.0, 80.0, 900.0),  # more throughput for more latency
+        (150.0, 90.0, 950.0),  # beaten by the one before on all three
+        (200.0, 80.0, 900.0),  # a tie is not beaten
+        (300.0, None, None),  # nothing answered
+    ]
+    assert frontier(points) == [True, True, False, True, False]
+
+
+def test_compare_refuses_options_of_a_run(run: Run, tmp_path: Path) -> None:
+    result = run("bench", "compare", "a.json", "b.json", "--rate", "5", "--json", "x.json")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: compare takes JSON files and --html only; drop --rate, --json.\n"
     )
 
 

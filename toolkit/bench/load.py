@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,23 +21,29 @@ _UNITS = {"ms": 1.0, "s": 1000.0}
 # One common English word is one token in the Llama, Qwen and Mistral tokenizers, so N of them
 # make a prompt of about N tokens; the server's `usage` gives the exact count.
 _FILLER = " hello"
+TRACE_BLOCK_TOKENS = 512  # a Mooncake trace's hash_ids: one id per block of 512 prompt tokens
 
 
 @dataclass(frozen=True)
 class Level:
-    """One load level: an open-loop rate (constant or Poisson) or a closed-loop concurrency."""
+    """One load level: an open-loop rate (constant or Poisson), a closed-loop concurrency, or a
+    trace replayed open loop at its own timestamps (`speed` times as fast)."""
 
     rate: float | None = None
     concurrency: int | None = None
     poisson: bool = False
+    trace: str | None = None  # the trace file replayed
+    speed: float | None = None  # --trace-speed
 
     def label(self) -> str:
+        if self.trace is not None:
+            return f"trace x{self.speed:g}"
         if self.rate is not None:
             return f"{'poisson' if self.poisson else 'constant'} {self.rate:g}/s"
         return f"concurrency {self.concurrency}"
 
     def as_dict(self) -> dict[str, Any]:
-        kind = "rate" if self.rate is not None else "concurrency"
+        kind = "trace" if self.trace else "rate" if self.rate is not None else "concurrency"
         return {"kind": kind, **asdict(self)}
 
 
@@ -66,6 +72,9 @@ class Settings:
     think_time: float = 0.0  # seconds between an answer and the next turn's question
     find_max_rate: bool = False
     slo_targets: dict[str, float] = field(default_factory=dict)  # "ttft_p99" -> ms
+    trace: str | None = None  # --trace: a Mooncake-shaped JSONL of timed requests
+    trace_speed: float = 1.0
+    dataset_output: bool = False  # max_tokens from each ShareGPT reply (no --output-tokens)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -155,6 +164,119 @@ def arrivals(level: Level, count: int | None, duration: float | None, seed: int)
         t = t + rng.expovariate(level.rate) if level.poisson else i / level.rate
 
 
+def check_trace(options: dict[str, Any]) -> None:
+    """--trace brings its own schedule and prompts: the flags that make either are refused."""
+    if options["trace"] is None:
+        if options["trace_speed"] != 1.0:
+            raise UsageError("--trace-speed scales a trace; give --trace FILE.jsonl or drop it.")
+        return
+    if options["trace_speed"] <= 0:
+        raise UsageError("--trace-speed must be above 0, e.g. --trace-speed 2 for twice as fast.")
+    clashes = [
+        "rate",
+        "concurrency",
+        "poisson",
+        "sweep",
+        "find_max_rate",
+        "dataset",
+        "shared_prefix",
+    ]
+    given = [f"--{name.replace('_', '-')}" for name in clashes if options[name]]
+    if options["turns"] > 1:
+        given.append("--turns")
+    if given:
+        raise UsageError(f"--trace sends its own schedule and prompts; drop {', '.join(given)}.")
+
+
+@dataclass(frozen=True)
+class TraceRequest:
+    """One line of a Mooncake-shaped trace: when the request goes out and its prompt's shape."""
+
+    at: float  # seconds from the trace's start
+    input_length: int
+    output_length: int
+    hash_ids: tuple[int, ...] = ()  # prefix blocks of TRACE_BLOCK_TOKENS; shared ids, shared text
+
+
+def load_trace(path: str) -> list[TraceRequest]:
+    """The requests of a JSONL trace in the order of their timestamps, or one sentence naming
+    the file, the line and the field that is wrong."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise UsageError(f"cannot read the trace {path} ({reason}); {_TRACE_HINT}") from None
+    requests = [
+        _trace_line(path, number, line) for number, line in enumerate(lines, 1) if line.strip()
+    ]
+    if not requests:
+        raise UsageError(f"the trace {path} holds no requests; {_TRACE_HINT}")
+    return sorted(requests, key=lambda r: r.at)
+
+
+_TRACE_HINT = (
+    "give one JSON object a line with timestamp (ms), input_length, output_length and optional "
+    "hash_ids, as in a Mooncake trace."
+)
+
+
+def _trace_line(path: str, number: int, line: str) -> TraceRequest:
+    def whole(value: Any, least: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+    def refuse(name: str, rule: str) -> UsageError:
+        return UsageError(
+            f"line {number} of the trace {path}: {name} must be {rule}; {_TRACE_HINT}"
+        )
+
+    try:
+        data = json.loads(line)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise UsageError(f"line {number} of the trace {path} is not a JSON object; {_TRACE_HINT}")
+    at = data.get("timestamp")
+    if isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at < float("inf"):
+        raise refuse("timestamp", "a number of milliseconds of 0 or more")
+    for name in ("input_length", "output_length"):
+        if not whole(data.get(name), 1):
+            raise refuse(name, "a whole number of at least 1")
+    hash_ids = data.get("hash_ids", [])
+    if not isinstance(hash_ids, list) or not all(whole(i, 0) for i in hash_ids):
+        raise refuse("hash_ids", "a list of whole numbers")
+    return TraceRequest(at / 1000, data["input_length"], data["output_length"], tuple(hash_ids))
+
+
+def trace_schedule(
+    trace: list[TraceRequest], speed: float, count: int | None, duration: float | None
+) -> Iterator[tuple[float, TraceRequest]]:
+    """Send times from the trace's own start, `speed` times as fast; --requests keeps the first
+    N, --duration the requests due within that many seconds."""
+    start = trace[0].at
+    for index, request in enumerate(trace):
+        at = (request.at - start) / speed
+        if (count is not None and index >= count) or (duration is not None and at >= duration):
+            return
+        yield at, request
+
+
+def trace_messages(request: TraceRequest, index: int) -> list[dict[str, Any]]:
+    """A prompt of about `input_length` tokens made of its hash_ids' blocks: one block's text
+    depends on its id alone, so requests with the same leading ids share that prompt prefix.
+    Every block but the last is TRACE_BLOCK_TOKENS long; the last takes what is left. A request
+    with no hash_ids gets one block of its own, numbered below 0 where no trace's ids are."""
+    if not request.hash_ids:
+        return [{"role": "user", "content": _block(-1 - index, request.input_length)}]
+    *full, last = request.hash_ids
+    rest = max(request.input_length - TRACE_BLOCK_TOKENS * len(full), 1)
+    blocks = [_block(i, TRACE_BLOCK_TOKENS) for i in full] + [_block(last, rest)]
+    return [{"role": "user", "content": "".join(blocks)}]
+
+
+def _block(block_id: int, tokens: int) -> str:
+    return f" block {block_id}:{_FILLER * max(tokens - 4, 1)}"
+
+
 def synthetic_messages(prompt_tokens: int, index: int) -> list[dict[str, Any]]:
     """A prompt of about `prompt_tokens` tokens; the number in front defeats prefix caching."""
     words = _FILLER * max(prompt_tokens - 4, 1)
@@ -239,16 +361,80 @@ def shared_prefix_messages(
     ]
 
 
-def load_dataset(path: str) -> list[list[dict[str, Any]]]:
-    """Chat conversations from JSONL: one {"messages": [{"role": ..., "content": ...}]} a line."""
-    hint = 'give a JSONL file with one {"messages": [...]} object a line.'
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt of a dataset, and the answer length it asks for where the dataset gives one."""
+
+    messages: list[dict[str, Any]]
+    output_tokens: int | None = None  # ShareGPT: the gpt reply's length in tokens
+
+
+_DATASET_HINT = (
+    'give a ShareGPT JSON list of {"conversations": [{"from": "human", "value": ...}, ...]} '
+    'objects, or a JSONL file with one {"messages": [...]} object a line.'
+)
+
+
+def load_dataset(path: str, count: Callable[[str], int] | None = None) -> list[Prompt]:
+    """The prompts of a ShareGPT JSON file (it starts with `[`) or of a JSONL file of chats.
+
+    ShareGPT, as `vllm bench serve` reads it: each conversation's first human turn is the
+    prompt, and the gpt turn answering it sets the output length, counted by `count` (the
+    --tokenizer) or estimated at CHARS_PER_TOKEN characters a token; a conversation without an
+    answered human turn is skipped."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise UsageError(f"cannot read the dataset {path} ({reason}); {hint}") from None
+        raise UsageError(f"cannot read the dataset {path} ({reason}); {_DATASET_HINT}") from None
+    if text.lstrip().startswith("["):
+        prompts = _sharegpt(path, text, count or _estimate)
+    else:
+        prompts = [Prompt(messages) for messages in _chats(path, text)]
+    if not prompts:
+        raise UsageError(f"the dataset {path} holds no prompts; {_DATASET_HINT}")
+    return prompts
+
+
+CHARS_PER_TOKEN = 4  # the usual estimate for English text in BPE tokenizers, without --tokenizer
+
+
+def _estimate(text: str) -> int:
+    return max(round(len(text) / CHARS_PER_TOKEN), 1)
+
+
+def _sharegpt(path: str, text: str, count: Callable[[str], int]) -> list[Prompt]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise UsageError(f"the dataset {path} is not valid JSON; {_DATASET_HINT}") from None
+    prompts = []
+    for number, item in enumerate(data, 1):
+        turns = item.get("conversations") if isinstance(item, dict) else None
+        if not isinstance(turns, list) or not all(
+            isinstance(t, dict)
+            and isinstance(t.get("from"), str)
+            and isinstance(t.get("value"), str)
+            for t in turns
+        ):
+            raise UsageError(
+                f"entry {number} of the dataset {path} is not a ShareGPT conversation; "
+                f"{_DATASET_HINT}"
+            )
+        speakers = [t["from"] for t in turns]
+        if "human" not in speakers:
+            continue
+        first = speakers.index("human")
+        if speakers[first + 1 : first + 2] == ["gpt"]:
+            question, reply = turns[first]["value"], turns[first + 1]["value"]
+            prompts.append(Prompt([{"role": "user", "content": question}], count(reply)))
+    return prompts
+
+
+def _chats(path: str, text: str) -> list[list[dict[str, Any]]]:
+    """Chat conversations from JSONL: one {"messages": [{"role": ..., "content": ...}]} a line."""
     conversations = []
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -257,9 +443,7 @@ def load_dataset(path: str) -> list[list[dict[str, Any]]]:
                 raise TypeError
         except (ValueError, KeyError, TypeError):
             raise UsageError(
-                f"line {number} of the dataset {path} is not a chat conversation; {hint}"
+                f"line {number} of the dataset {path} is not a chat conversation; {_DATASET_HINT}"
             ) from None
         conversations.append(messages)
-    if not conversations:
-        raise UsageError(f"the dataset {path} holds no conversations; {hint}")
     return conversations

@@ -1,8 +1,9 @@
 """The HTML report, drawn from the JSON documents only, so saved runs can be compared later.
 
 Self-contained: inline SVG drawn here (no plotting library, no script, no network), the result
-JSON embedded for whoever wants the numbers. Plots: latency against load, throughput against
-load, and the TTFT and ITL distributions (empirical CDFs), one series per run and level.
+JSON embedded for whoever wants the numbers. Plots: latency against throughput (the Pareto view,
+one curve per run across its levels), latency and throughput against load, and the TTFT and ITL
+distributions (empirical CDFs), one series per run and level.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from toolkit.bench.report import SCHEMA, max_rate_line
+from toolkit.bench.report import SCHEMA, about, load_label, max_rate_line
 from toolkit.errors import UsageError
 
 # Distinct, colour-blind-friendly strokes; the screenshot test looks for the first two.
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
 WIDTH, HEIGHT, PAD, LEFT = 560, 300, 40, 70
 Series = tuple[str, list[tuple[float, float]]]
+# /3 only added keys and the trace level: a /2 result reads and draws the same
+READABLE = ("toolkit-bench/2", SCHEMA)
 
 
 def read(path: str) -> dict[str, Any]:
@@ -29,8 +32,8 @@ def read(path: str) -> dict[str, Any]:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path} ({type(exc).__name__}); {hint}") from None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise UsageError(f"{path} is not a {SCHEMA} result; {hint}")
+    if not isinstance(doc, dict) or doc.get("schema") not in READABLE:
+        raise UsageError(f"{path} is not a toolkit bench result ({' or '.join(READABLE)}); {hint}")
     return doc
 
 
@@ -117,8 +120,7 @@ def _cdf(values: list[float]) -> list[tuple[float, float]]:
 
 
 def _load_label(level: dict[str, Any]) -> str:
-    load = level["load"]
-    return f"{load['rate']:g}/s" if load["rate"] is not None else f"c={load['concurrency']}"
+    return load_label(level["load"])
 
 
 def _plots(docs: list[dict[str, Any]], names: list[str]) -> list[str]:
@@ -141,11 +143,26 @@ def _plots(docs: list[dict[str, Any]], names: list[str]) -> list[str]:
                 if level["distributions"][key]:
                     out.append((tag, _cdf(level["distributions"][key])))
     return [
+        _pareto(docs, names),
         chart("Latency against load (p50)", "requests/s", "ms", latency),
         chart("Throughput against load", "requests/s", "output tokens/s", throughput),
         chart("TTFT distribution (CDF)", "TTFT ms", "fraction of requests", ttft),
         chart("ITL distribution (CDF)", "ITL ms", "fraction of gaps", itl),
     ]
+
+
+def _pareto(docs: list[dict[str, Any]], names: list[str]) -> str:
+    """The Pareto view: each run's levels as a curve of latency against throughput, so the run
+    further right and lower delivers more tokens for the same wait."""
+    series: list[Series] = []
+    for doc, name in zip(docs, names, strict=True):
+        for metric in ("ttft_ms", "e2e_ms"):
+            pts = [
+                (lv["output_tokens_per_s"], lv[metric]["p50"]) for lv in doc["levels"] if lv[metric]
+            ]
+            if pts:
+                series.append((f"{name} {metric[:-3]} p50", pts))
+    return chart("Latency against throughput (p50)", "output tokens/s", "ms", series)
 
 
 def _table(doc: dict[str, Any]) -> str:
@@ -215,13 +232,9 @@ def render(docs: list[dict[str, Any]], names: list[str] | None = None) -> str:
     names = names or [doc["target"]["model"] for doc in docs]
     sections = []
     for doc, name in zip(docs, names, strict=True):
-        target = doc["target"]
-        digest = target.get("image_digest")
         sections.append(
-            f"<h2>{escape(name)}</h2><p>{escape(target['protocol'])} · "
-            f"{escape(target['model'])} at {escape(target['url'])} · {escape(doc['created'])}"
-            f"{' · image ' + escape(str(target.get('image_digest'))) if digest else ''}"
-            f"</p>{_table(doc)}"
+            f"<h2>{escape(name)}</h2><p>{escape(about(doc['target']))}; "
+            f"{escape(doc['created'])}</p>{_table(doc)}"
         )
     data = json.dumps(docs, sort_keys=True).replace("</", "<\\/")
     return (

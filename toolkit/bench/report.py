@@ -17,7 +17,7 @@ from toolkit.bench.load import Settings
 from toolkit.bench.runner import LevelRun, Target
 from toolkit.protocols.measure import Result
 
-SCHEMA = "toolkit-bench/2"
+SCHEMA = "toolkit-bench/3"
 SAMPLES = 2000  # raw values kept per distribution, for the HTML histograms
 CEILING_SHARE = 0.8  # a level above this share of the client's ceiling carries a warning
 # An open-loop level kept to its schedule when it sent at >= this share of the schedule's own
@@ -146,6 +146,7 @@ def summarize(run: LevelRun, settings: Settings, ceiling: dict[str, Any] | None)
     }
     if run.level.rate is not None:
         level["target_rate"] = run.level.rate
+    if run.level.rate is not None or run.level.trace is not None:
         level["schedule_rate"] = _rate(planned)
     if settings.slo:
         good = sum(_meets(r, settings.slo) for r in ok)
@@ -210,7 +211,7 @@ def _behind(level: dict[str, Any]) -> str | None:
 
 def _warnings(level: dict[str, Any], ceiling: dict[str, Any] | None) -> list[str]:
     warnings = []
-    behind = _behind(level) if level.get("target_rate") else None
+    behind = _behind(level) if "schedule_rate" in level else None  # open loops only
     if behind:
         warnings.append(behind)
     if ceiling:
@@ -295,11 +296,8 @@ def table(doc: dict[str, Any]) -> str:
     if all(level["ttft_content_ms"] == level["ttft_ms"] for level in doc["levels"]):
         metrics[1:3] = ["ttft"]
     for level in doc["levels"]:
-        load = level["load"]
         row = {
-            "load": f"{load['rate']:g}/s"
-            if load["rate"] is not None
-            else f"c={load['concurrency']}",
+            "load": load_label(level["load"]),
             "req/s": _fmt(level["requests_per_s"]),
             "ok": f"{level['completed']}/{level['requests']}",
         }
@@ -364,5 +362,73 @@ def _hit_rate(server: dict[str, Any]) -> str:
 
 
 def _load(level: dict[str, Any]) -> str:
-    load = level["load"]
+    return load_label(level["load"])
+
+
+def load_label(load: dict[str, Any]) -> str:
+    """A level's load in a few characters: `5/s`, `c=8`, `trace x2`."""
+    if load["kind"] == "trace":
+        return f"trace x{load['speed']:g}"
     return f"{load['rate']:g}/s" if load["rate"] is not None else f"c={load['concurrency']}"
+
+
+def about(target: dict[str, Any]) -> str:
+    """What ran, in one line: the endpoint and, for a catalog service, its config, backend,
+    engine arguments and image digest (the things that differ between compared runs)."""
+    parts = [f"{target['protocol']} {target['model']} at {target['url']}"]
+    if target.get("config"):
+        parts.append(f"config {target['config']} ({target.get('backend') or 'backend unknown'})")
+    if target.get("engine_args") is not None:
+        parts.append(f"engine args: {' '.join(target['engine_args']) or 'none'}")
+    if target.get("image_digest"):
+        parts.append(f"image {target['image_digest']}")
+    return "; ".join(parts)
+
+
+def frontier(points: list[tuple[float, float | None, float | None]]) -> list[bool]:
+    """Which (output tokens/s, TTFT p50, E2E p50) points are on the Pareto frontier: no other
+    point has as much throughput and as little latency on both, and more or less on one. A
+    point without latencies (nothing answered) is never on it."""
+
+    def beats(a: tuple[float, float, float], b: tuple[float, float, float]) -> bool:
+        return a[0] >= b[0] and a[1] <= b[1] and a[2] <= b[2] and a != b
+
+    known = [(x, t, e) for x, t, e in points if t is not None and e is not None]
+    return [
+        t is not None and e is not None and not any(beats(q, (x, t, e)) for q in known)
+        for x, t, e in points
+    ]
+
+
+def compare_table(docs: list[dict[str, Any]], names: list[str]) -> str:
+    """Every level of every run in one table, throughput against latency, the levels on the
+    Pareto frontier across all the runs marked; then what each run ran."""
+    from toolkit.output import table as aligned
+
+    levels = [
+        (name, level) for doc, name in zip(docs, names, strict=True) for level in doc["levels"]
+    ]
+
+    def p50(level: dict[str, Any], key: str) -> float | None:
+        return (level[key] or {}).get("p50")
+
+    points = [
+        (level["output_tokens_per_s"], p50(level, "ttft_ms"), p50(level, "e2e_ms"))
+        for _, level in levels
+    ]
+    rows = [
+        {
+            "run": name,
+            "load": load_label(level["load"]),
+            "ok": f"{level['completed']}/{level['requests']}",
+            "req/s": _fmt(level["requests_per_s"]),
+            "out tok/s": _fmt(level["output_tokens_per_s"]),
+            "ttft p50 ms": _fmt(p50(level, "ttft_ms")),
+            "e2e p50 ms": _fmt(p50(level, "e2e_ms")),
+            "pareto": "yes" if best else "-",
+        }
+        for (name, level), best in zip(levels, frontier(points), strict=True)
+    ]
+    lines = [aligned(rows, list(rows[0])) if rows else "no levels ran"]
+    lines += [f"{name}: {about(doc['target'])}" for doc, name in zip(docs, names, strict=True)]
+    return "\n".join(lines)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,8 +23,11 @@ from toolkit.bench.load import (
     Settings,
     arrivals,
     load_dataset,
+    load_trace,
     shared_prefix_messages,
     synthetic_messages,
+    trace_messages,
+    trace_schedule,
 )
 from toolkit.errors import ToolkitError
 from toolkit.protocols import spec
@@ -67,19 +70,26 @@ class Runner:
         progress: Progress | None = None,
         keep_text: bool = False,
         judge: Callable[[LevelRun], bool] | None = None,
+        count: Callable[[str], int] | None = None,
     ) -> None:
         self.target = target
         self.settings = settings
         self.progress = progress
         self.keep_text = keep_text
         self.judge = judge  # --find-max-rate: whether a level met every SLO
-        self.dataset = load_dataset(settings.dataset) if settings.dataset else None
+        # count: the --tokenizer, for a ShareGPT reply's length
+        self.dataset = load_dataset(settings.dataset, count) if settings.dataset else None
+        self.trace = load_trace(settings.trace) if settings.trace else None
         self.count = itertools.count()
 
     def body(self, index: int) -> dict[str, Any]:
         s = self.settings
+        output = s.output_tokens
         if self.dataset:
-            messages = self.dataset[index % len(self.dataset)]
+            prompt = self.dataset[index % len(self.dataset)]
+            messages = prompt.messages
+            if s.dataset_output and prompt.output_tokens:
+                output = prompt.output_tokens
         elif s.shared_prefix:
             messages = shared_prefix_messages(
                 s.shared_prefix, s.prefix_tokens, s.prompt_tokens, index
@@ -88,12 +98,12 @@ class Runner:
             messages = synthetic_messages(s.prompt_tokens, index)
         size = s.sizes[index % len(s.sizes)]
         body = spec(self.target.protocol).bench_body
-        return body(self.target.model, messages, s.output_tokens, s.ignore_eos, size)
+        return body(self.target.model, messages, output, s.ignore_eos, size)
 
     def bound(self) -> tuple[int | None, float | None]:
         s = self.settings
         if s.requests is None and s.duration is None:
-            return DEFAULT_REQUESTS, None
+            return (None, None) if s.trace else (DEFAULT_REQUESTS, None)
         return s.requests, s.duration
 
     async def _metrics(self, http: aiohttp.ClientSession) -> metrics.Samples | None:
@@ -114,7 +124,7 @@ class Runner:
         async with session(connections, self.settings.timeout, self.target.api_key) as http:
             before = await self._metrics(http)
             t0 = time.perf_counter()
-            if level.rate is not None:
+            if level.rate is not None or level.trace is not None:
                 results = await self._open(http, level, count, duration, t0, label)
             else:
                 results = await self._closed(http, level, count, duration, t0, label)
@@ -137,8 +147,9 @@ class Runner:
         done: list[Result],
         label: str,
         total: int | None,
+        body: dict[str, Any] | None = None,
     ) -> None:
-        body = self.body(next(self.count))
+        body = body or self.body(next(self.count))
         t = self.target
         result = await send(http, t.protocol, t.url, body, scheduled, t0, self.keep_text)
         done.append(result)
@@ -155,12 +166,31 @@ class Runner:
     ) -> list[Result]:
         done: list[Result] = []
         tasks = []
-        for at in arrivals(level, count, duration, self.settings.seed):
+        for at, body in self._schedule(level, count, duration):
             delay = at - (time.perf_counter() - t0)
             await asyncio.sleep(max(delay, 0))
-            tasks.append(asyncio.create_task(self._one(http, at, t0, done, label, count)))
+            tasks.append(asyncio.create_task(self._one(http, at, t0, done, label, count, body)))
         await asyncio.gather(*tasks)
         return done
+
+    def _schedule(
+        self, level: Level, count: int | None, duration: float | None
+    ) -> Iterator[tuple[float, dict[str, Any] | None]]:
+        """Open-loop send times, each with its request body when the trace fixes it (None: the
+        next synthetic or dataset prompt)."""
+        if level.trace is None or self.trace is None:
+            yield from ((at, None) for at in arrivals(level, count, duration, self.settings.seed))
+            return
+        assert level.speed is not None
+        s, protocol = self.settings, spec(self.target.protocol)
+        for index, (at, request) in enumerate(
+            trace_schedule(self.trace, level.speed, count, duration)
+        ):
+            messages = trace_messages(request, index)
+            body = protocol.bench_body(
+                self.target.model, messages, request.output_length, s.ignore_eos, s.sizes[0]
+            )
+            yield at, body
 
     async def _closed(
         self,

@@ -75,7 +75,23 @@ from toolkit.protocols import Protocol
     show_default=True,
     help="Seconds between an answer and the next turn.",
 )
-@click.option("--dataset", metavar="FILE", help='JSONL of {"messages": [...]} chats as prompts.')
+@click.option(
+    "--dataset",
+    metavar="FILE",
+    help="Prompts from a ShareGPT JSON (first human turn; the reply sets the output length) "
+    'or a JSONL of {"messages": [...]} chats.',
+)
+@click.option(
+    "--trace",
+    metavar="FILE",
+    help="Replay a Mooncake-style JSONL trace: each request at its timestamp, open loop.",
+)
+@click.option(
+    "--trace-speed",
+    default=1.0,
+    show_default=True,
+    help="Replay the trace this many times as fast.",
+)
 @click.option("--ignore-eos", is_flag=True, help="Ask vLLM for exactly --output-tokens tokens.")
 @click.option("--slo", help="Goodput limits, e.g. ttft=500ms,tpot=50ms (keys: ttft itl tpot e2e).")
 @click.option(
@@ -104,10 +120,13 @@ def bench(ctx: click.Context, /, args: tuple[str, ...], **options: Any) -> None:
       toolkit bench --url http://127.0.0.1:1042 --protocol openai-text --model Llama3-70B \\
         --concurrency 8 --requests 200 --json run.json --html run.html
       toolkit bench llama3-70b_4 --sweep --requests 200 --json sweep.json
+      toolkit bench llama3-70b_4 --rate 4 --dataset ShareGPT_V3_unfiltered_cleaned_split.json
+      toolkit bench llama3-70b_4 --trace mooncake.jsonl --trace-speed 2 --ignore-eos
       toolkit bench --calibrate
       toolkit bench compare a.json b.json --html compare.html
     """
     if args[:1] == ("compare",):
+        _refuse_load_options(ctx, "compare takes JSON files and --html only")
         _compare(list(args[1:]), options["html_file"])
         return
     if options["calibrate"]:
@@ -135,15 +154,19 @@ def _endpoint(
     return target, describe(found.service, found.catalog, found.config)
 
 
-def _settings(options: dict[str, Any]) -> Any:
+def _settings(options: dict[str, Any], output_given: bool) -> Any:
+    """The validated load; `output_given`: --output-tokens was on the command line, so a
+    ShareGPT dataset's replies do not set the answers' lengths."""
     from toolkit.bench.load import (
         Level,
         Settings,
         check_connections,
         check_load,
         check_sizes,
+        check_trace,
         check_turns,
         load_dataset,
+        load_trace,
         parse_shared_prefix,
         parse_slo,
         parse_slo_targets,
@@ -155,6 +178,7 @@ def _settings(options: dict[str, Any]) -> Any:
     check_load(o["rate"], o["concurrency"], o["sweep"], o["requests"], o["duration"])
     check_sizes(o["prompt_tokens"], o["output_tokens"], o["sweep_steps"], o["warmup"], o["timeout"])
     check_connections(o["connections"])
+    check_trace(o)
     check_turns(o["turns"], o["think_time"], o["rate"], o["sweep"])
     shared = parse_shared_prefix(o["shared_prefix"], o["prefix_tokens"])
     if shared and o["dataset"]:
@@ -173,7 +197,10 @@ def _settings(options: dict[str, Any]) -> Any:
         slo = parse_slo(o["slo"])
     if o["dataset"]:
         load_dataset(o["dataset"])
-    if o["rate"] is not None:
+    if o["trace"]:
+        load_trace(o["trace"])
+        level = Level(trace=o["trace"], speed=o["trace_speed"])
+    elif o["rate"] is not None:
         level = Level(rate=o["rate"], poisson=o["poisson"])
     else:
         default = SWEEP_CONCURRENCY if o["sweep"] or o["find_max_rate"] else 1
@@ -200,6 +227,9 @@ def _settings(options: dict[str, Any]) -> Any:
         think_time=o["think_time"],
         find_max_rate=o["find_max_rate"],
         slo_targets=targets,
+        trace=o["trace"],
+        trace_speed=o["trace_speed"],
+        dataset_output=bool(o["dataset"]) and not output_given,
     )
 
 
@@ -209,7 +239,8 @@ def _run(ctx: click.Context, name: str | None, options: dict[str, Any]) -> None:
     from toolkit.bench import calibrate, report, tokens
     from toolkit.bench.runner import Runner
 
-    settings = _settings(options)
+    given = ctx.get_parameter_source("output_tokens") is not click.core.ParameterSource.DEFAULT
+    settings = _settings(options, given)
     target, service = _endpoint(ctx, name, options)
     count = tokens.load(options["tokenizer"]) if options["tokenizer"] else None
     _require_listed(target, name)
@@ -219,6 +250,7 @@ def _run(ctx: click.Context, name: str | None, options: dict[str, Any]) -> None:
         _progress() if sys.stderr.isatty() else None,
         bool(count),
         judge=lambda run: report.slo_met(run, settings.slo_targets),
+        count=count,
     )
     runs = asyncio.run(runner.run())
     if sys.stderr.isatty():
@@ -291,6 +323,19 @@ def _calibrate(port: int, requests: int) -> None:
     )
 
 
+def _refuse_load_options(ctx: click.Context, what: str) -> None:
+    """An option that would change a run, given where none runs, is refused rather than
+    silently ignored."""
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name not in (None, "args", "html_file")
+        and ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise UsageError(f"{what}; drop {', '.join(given)}.")
+
+
 def _compare(files: list[str], html_file: str | None) -> None:
     from toolkit.bench import page, report
 
@@ -299,9 +344,8 @@ def _compare(files: list[str], html_file: str | None) -> None:
             "compare needs two or more JSON files, e.g. toolkit bench compare a.json b.json."
         )
     docs = [page.read(path) for path in files]
-    for path, doc in zip(files, docs, strict=True):
-        click.echo(f"== {path}")
-        click.echo(report.table(doc))
+    names = [Path(f).stem for f in files]
+    click.echo(report.compare_table(docs, names))
     if html_file:
-        Path(html_file).write_text(page.render(docs, names=[Path(f).stem for f in files]), "utf-8")
+        Path(html_file).write_text(page.render(docs, names=names), "utf-8")
         click.echo(f"wrote {html_file}")
