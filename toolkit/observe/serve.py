@@ -55,24 +55,31 @@ class ServiceCollector(Collector):
         yield from families(rows)
 
 
+def _unit(row: dict[str, Any]) -> list[str]:
+    return [str(row["config"]), str(row.get("replica") or "")]
+
+
 def families(rows: list[dict[str, Any]]) -> Iterator[GaugeMetricFamily]:
     """The figures of `toolkit metrics --json` as Prometheus gauge families."""
-    up = GaugeMetricFamily(PREFIX + "up", "1 when the service is healthy.", labels=["config"])
+    # `replica`: which of a config's replicas behind the router ("1/2"), empty for one server.
+    up = GaugeMetricFamily(
+        PREFIX + "up", "1 when the service is healthy.", labels=["config", "replica"]
+    )
     for row in rows:
-        up.add_metric([row["config"]], 1.0 if row["health"] == "healthy" else 0.0)
+        up.add_metric(_unit(row), 1.0 if row["health"] == "healthy" else 0.0)
     yield up
     for key, text in SCALARS.items():
-        family = GaugeMetricFamily(PREFIX + key, text, labels=["config"])
+        family = GaugeMetricFamily(PREFIX + key, text, labels=["config", "replica"])
         for row in rows:
             if row.get(key) is not None:
-                family.add_metric([row["config"]], float(row[key]))
+                family.add_metric(_unit(row), float(row[key]))
         yield family
     for key, (name, text) in QUANTILES.items():
-        family = GaugeMetricFamily(PREFIX + name, text, labels=["config", "quantile"])
+        family = GaugeMetricFamily(PREFIX + name, text, labels=["config", "replica", "quantile"])
         for row in rows:
             for q, value in (row.get(key) or {}).items():
                 if value is not None:
-                    family.add_metric([row["config"], str(int(q[1:]) / 100)], float(value))
+                    family.add_metric([*_unit(row), str(int(q[1:]) / 100)], float(value))
         yield family
     for key, (name, scale, text) in GPU.items():
         family = GaugeMetricFamily(PREFIX + name, text, labels=["config", "gpu"])
