@@ -304,6 +304,10 @@ def test_compose_exiting_0_without_a_container_is_caught(docker, built: Path, mo
     assert leftovers(docker, PROJECT) == []
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupting_start_stops_the_service_and_exits_130(
     docker, built: Path, tmp_path: Path, stopped_after
 ) -> None:
@@ -322,6 +326,9 @@ def test_interrupting_start_stops_the_service_and_exits_130(
         env=env,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a run started in the background (`make test &`, nohup) ignores
+        # SIGINT, and Python keeps an inherited SIG_IGN, so Ctrl-C would never arrive.
+        preexec_fn=_default_sigint,
     )
     label = {"label": "io.github.model-serving-toolkit.config=demo-image"}
     deadline = time.monotonic() + 60
