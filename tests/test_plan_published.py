@@ -166,7 +166,7 @@ def test_the_latent_cache_is_whole_on_every_gpu(run: Run, folders: dict[str, Pat
     ],
 )
 def test_sliding_window_facts_are_checked(user_catalog, run: Run, lines: str, message: str) -> None:
-    text = builtin_text("llama3-8b").replace("  layers: 32\n", "  layers: 32\n" + lines)
+    text = builtin_text("llama3-8b").replace("  params_b: 8.03\n", "  params_b: 8.03\n" + lines)
     directory = user_catalog("window.yaml", text)
     result = run("--catalog", str(directory), "plan", "window")
     assert (result.exit_code, result.stderr) == (
@@ -177,7 +177,7 @@ def test_sliding_window_facts_are_checked(user_catalog, run: Run, lines: str, me
 
 def test_half_a_latent_is_refused_naming_what_is_missing(user_catalog, run: Run) -> None:
     latent = builtin_text("llama3-8b").replace(
-        "  layers: 32\n", "  layers: 32\n  kv_lora_rank: 512\n"
+        "  params_b: 8.03\n", "  params_b: 8.03\n  kv_lora_rank: 512\n"
     )
     directory = user_catalog("latent.yaml", latent)
     result = run("--catalog", str(directory), "plan", "latent")
