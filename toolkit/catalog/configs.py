@@ -698,7 +698,7 @@ class Catalog(Mapping[str, Config]):
         return self.backends[config.backend].for_gpus(config.gpus)
 
     def twin(self, config: Config) -> Path | None:
-        """The config twin beside the config's file (toolkit/catalog/twins.py), if any."""
+        """The config's twin, beside its file or else shipped (toolkit/catalog/twins.py), if any."""
         return twins.twin_path(self.sources[config.name].parent, config.source.model_dump())
 
 
