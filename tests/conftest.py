@@ -58,6 +58,14 @@ def builtin_text(name: str) -> str:
     return (REPO_ROOT / "configs" / f"{name}.yaml").read_text(encoding="utf-8")
 
 
+def untwinned(repo: str) -> str:
+    """llama3-8b's config for a repo that no twin stands for: its twin's facts written in info:."""
+    shape = "  layers: 32\n  kv_heads: 8\n  head_dim: 128\n  hidden: 4096\n  intermediate: 14336\n"
+    shape += "  vocab: 128256\n  max_position: 8192\n"
+    text = builtin_text("llama3-8b").replace("meta-llama/Meta-Llama-3-8B-Instruct", repo)
+    return text.replace("  params_b: 8.03\n", "  params_b: 8.03\n" + shape)
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny-llama, tiny-diffusion and tiny-flux, made once per session by the demo's own script."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import Run
 from tests.hubmirror import commit_files, olah_mirror
@@ -199,11 +200,18 @@ def test_the_facts_come_from_the_checkpoint(tmp_path: Path, hub: str) -> None:
     assert moe.engine_args["reasoning-parser"] == "qwen3"
     text = (catalog / "qwen3-30b-a3b.yaml").read_text()
     assert "every one of 128 experts is resident (8 active per token)" in text
+    twin = catalog / "twins" / "Qwen--Qwen3-30B-A3B.json"
+    assert configs.twin(moe) == twin
+    assert set(yaml.safe_load(text)["info"]) == {"params_b", "weights"}, "the twin says the rest"
+    assert moe.info.layers == json.loads(twin.read_text())["num_hidden_layers"]
+    assert f"gives the plan {moe.info.layers} layers, 4 KV heads of 128" in text
     fp8 = configs["qwen3-8b-fp8"].info
     assert fp8 is not None and fp8.weights == "fp8"
     assert "quantization_config: fp8 block 128x128" in (catalog / "qwen3-8b-fp8.yaml").read_text()
     awq = configs["qwen2.5-7b-instruct-awq"].info
     assert awq is not None and awq.weights == "int4" and round(awq.params_b, 1) == 7.6
+    awq_text = (catalog / "qwen2.5-7b-instruct-awq.yaml").read_text()
+    assert set(yaml.safe_load(awq_text)["info"]) == {"params_b", "weights", "unquantized_b"}
     assert configs["qwen2.5-vl-7b-instruct"].vision
     dense = configs["qwen2.5-7b-instruct"]
     assert dense.engine_args == {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Run, builtin_text
+from tests.conftest import Run, builtin_text, untwinned
 from toolkit.catalog.configs import Catalog, CatalogError, engine_options
 from toolkit.paths import REPO_ROOT
 from toolkit.service.server import server_command
@@ -103,8 +103,8 @@ BAD = {
         "bad.yaml: field 'gpus': Input should be a valid integer, got True.",
     ),
     "a string for a model fact": (
-        builtin_text("llama3-8b").replace("layers: 32", 'layers: "32"'),
-        "bad.yaml: field 'info.layers': Input should be a valid integer, got '32'.",
+        builtin_text("demo-vllm").replace("layers: 2", 'layers: "2"'),
+        "bad.yaml: field 'info.layers': Input should be a valid integer, got '2'.",
     ),
     "a string for a flag": (
         builtin_text("llama3-8b").replace("gated: true", 'gated: "no"'),
@@ -126,11 +126,11 @@ BAD = {
     ),
     "a key given twice": (
         builtin_text("llama3-8b") + "gpus: 2\n",
-        "bad.yaml: key 'gpus' at line 22 repeats the one at line 5; keep one of the two.",
+        "bad.yaml: key 'gpus' at line 15 repeats the one at line 5; keep one of the two.",
     ),
     "a key given twice in a nested mapping": (
-        builtin_text("llama3-8b").replace("  layers: 32\n", "  layers: 32\n  layers: 32\n"),
-        "bad.yaml: key 'layers' at line 13 repeats the one at line 12; keep one of the two.",
+        builtin_text("llama3-8b").replace("  params_b: 8.03\n", "  params_b: 8.03\n" * 2),
+        "bad.yaml: key 'params_b' at line 12 repeats the one at line 11; keep one of the two.",
     ),
     "a YAML alias": (
         builtin_text("llama3-8b").replace("model: Llama3-8B", "model: &name Llama3-8B")
@@ -169,9 +169,10 @@ BAD = {
         "pattern '^[A-Za-z_][A-Za-z0-9_]*$').",
     ),
     "vLLM facts the plan cannot do without": (
-        builtin_text("llama3-8b").replace("  kv_heads: 8\n", ""),
-        "bad.yaml: field 'info': vLLM's plan needs layers, kv_heads and head_dim; add them from "
-        "the model's config.json.",
+        untwinned("me/mine").replace("  kv_heads: 8\n", ""),
+        "bad.yaml: field 'info': vLLM's plan needs layers, kv_heads and head_dim; keep the "
+        "checkpoint's config.json beside the file as twins/<owner>--<name>.json, or add them "
+        "from it.",
     ),
     "neither parameters nor the weights' size": (
         builtin_text("minicpm-v2.6")

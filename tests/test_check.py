@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Run, builtin_text
+from tests.conftest import Run, untwinned
 from toolkit.catalog.configs import Catalog
 from toolkit.errors import UsageError
 from toolkit.lifecycle import check
@@ -27,7 +27,7 @@ def test_every_checkable_hub_config_finds_its_shipped_twin(name: str) -> None:
 
 
 def test_a_user_configs_twin_lies_beside_it(tmp_path: Path) -> None:
-    text = builtin_text("llama3-8b").replace("meta-llama/Meta-Llama-3-8B-Instruct", "me/mine")
+    text = untwinned("me/mine")
     (tmp_path / "mine.yaml").write_text(text)
     catalog = Catalog.load(tmp_path)
     with pytest.raises(UsageError) as missing:

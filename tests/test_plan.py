@@ -6,13 +6,16 @@ import json
 
 import pytest
 
-from tests.conftest import Run, builtin_text
+from tests.conftest import Run, builtin_text, untwinned
 from tests.test_cli import _toolkit
 from toolkit.catalog.configs import Catalog
 from toolkit.host import engine as docker_engine
 from toolkit.host.gpus import Gpu, parse_nvidia_smi
 from toolkit.lifecycle import preflight
+from toolkit.paths import REPO_ROOT
 from toolkit.plan import memory as plan
+
+TWINS = REPO_ROOT / "configs" / "twins"
 
 CATALOG = Catalog.load()
 LLAMA3_8B = CATALOG["llama3-8b"]
@@ -52,6 +55,11 @@ def test_bf16_llama3_70b_on_one_gpu_does_not_fit_and_says_why(run: Run, user_cat
         .replace("  quantization: awq\n", "")
     )
     directory = user_catalog("llama3-70b_1.yaml", text)
+    # the bf16 checkpoint's config.json is the AWQ one's without its quantization_config
+    awq = json.loads((TWINS / "casperhansen--llama-3-70b-instruct-awq.json").read_text())
+    del awq["quantization_config"]
+    (directory / "twins").mkdir()
+    (directory / "twins/meta-llama--Meta-Llama-3-70B-Instruct.json").write_text(json.dumps(awq))
     result = run("--catalog", str(directory), "plan", "llama3-70b_1", "--json")
     assert result.exit_code == 1
     verdict = json.loads(result.stdout)
@@ -205,7 +213,7 @@ def test_the_gpus_planned_choose_the_backend_build(run: Run) -> None:
 def test_a_vllm_config_without_its_context_is_unknown_not_fits(tmp_path, user_catalog) -> None:
     """vLLM serves the model's max_position_embeddings, which the config does not give: the
     plan cannot say yes, so it says what to add and exits 1, from the fast path's cache too."""
-    text = builtin_text("llama3-8b").replace("  max_position: 8192\n", "")
+    text = untwinned("me/no-context").replace("  max_position: 8192\n", "")
     text = text.replace("engine_args:\n  max-model-len: 8192\n", "")
     assert "max_position" not in text and "max-model-len" not in text
     directory = user_catalog("no-context.yaml", text)
@@ -287,7 +295,7 @@ def test_planning_a_gpu_config_for_no_gpu_plans_its_cpu_variant(run: Run) -> Non
 
 
 def test_start_refuses_what_cannot_fit_not_what_is_unknown(user_catalog) -> None:
-    text = builtin_text("llama3-8b").replace("  max_position: 8192\n", "")
+    text = untwinned("me/no-context").replace("  max_position: 8192\n", "")
     text = text.replace("engine_args:\n  max-model-len: 8192\n", "")
     catalog = Catalog.load(user_catalog("no-context.yaml", text))
     gpu = [Gpu("0", "NVIDIA H100 80GB HBM3", 79.6, 79.0)]

@@ -166,7 +166,7 @@ def test_the_latent_cache_is_whole_on_every_gpu(run: Run, folders: dict[str, Pat
     ],
 )
 def test_sliding_window_facts_are_checked(user_catalog, run: Run, lines: str, message: str) -> None:
-    text = builtin_text("llama3-8b").replace("  layers: 32\n", "  layers: 32\n" + lines)
+    text = builtin_text("llama3-8b").replace("  params_b: 8.03\n", "  params_b: 8.03\n" + lines)
     directory = user_catalog("window.yaml", text)
     result = run("--catalog", str(directory), "plan", "window")
     assert (result.exit_code, result.stderr) == (
@@ -177,7 +177,7 @@ def test_sliding_window_facts_are_checked(user_catalog, run: Run, lines: str, me
 
 def test_half_a_latent_is_refused_naming_what_is_missing(user_catalog, run: Run) -> None:
     latent = builtin_text("llama3-8b").replace(
-        "  layers: 32\n", "  layers: 32\n  kv_lora_rank: 512\n"
+        "  params_b: 8.03\n", "  params_b: 8.03\n  kv_lora_rank: 512\n"
     )
     directory = user_catalog("latent.yaml", latent)
     result = run("--catalog", str(directory), "plan", "latent")
@@ -215,17 +215,18 @@ def test_the_docs_table_is_the_scripts_output() -> None:
 def test_add_writes_the_latent_and_its_config_plans_it(
     run: Run, folders: dict[str, Path], tmp_path: Path
 ) -> None:
-    """`toolkit add` of DeepSeek-V3's folder keeps both latent facts in the info: block; the
-    file, loaded by the strict catalog loader, plans the latent cache, not K and V."""
+    """`toolkit add` of DeepSeek-V3's folder keeps its config.json as the twin, which gives both
+    latent facts and the YaRN context, and says so at the top of the file; the file, loaded by
+    the strict catalog loader beside its twin, plans the latent cache, not K and V."""
     folder = folders["deepseek-ai/DeepSeek-V3"]
     result = run("add", str(folder), "--catalog", str(tmp_path), "--gpu-memory", "141")
     assert result.exit_code == 0, result.output
     text = (tmp_path / "deepseek-ai--deepseek-v3_8.yaml").read_text(encoding="utf-8")
     assert (
-        "  kv_lora_rank: 512  # latent attention: vLLM caches this + qk_rope_head_dim per token "
-        "and layer\n  qk_rope_head_dim: 64\n" in text
+        "# gives the plan 61 layers, a latent of 512 + 64 per token and layer, 163840 tokens "
+        "with its yarn RoPE scaling.\n" in text
     )
-    assert "  max_position: 163840  # with its yarn RoPE scaling\n" in text
+    assert "kv_lora_rank" not in text and "max_position" not in text
     config = Catalog.load(tmp_path)["deepseek-ai--deepseek-v3_8"]
     assert config.info is not None
     assert plan.kv_bytes_per_token(config.info, 8) == 70272

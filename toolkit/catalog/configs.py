@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from toolkit.catalog import twins
 from toolkit.catalog.backends import Backend
 from toolkit.catalog.names import project
 from toolkit.errors import ToolkitError
@@ -186,12 +187,15 @@ Count = Annotated[int, Field(gt=0, strict=True)]
 
 
 class ModelInfo(Strict):
-    """Facts from the served weights' config.json and model card, for the VRAM plan."""
+    """Facts of the served weights, for the VRAM plan. Those the checkpoint's config.json states
+    come from its twin (`twins/<owner>--<name>.json` beside the config's file, or the shipped
+    `configs/twins/`), which an `info:` value may repeat only where it agrees; the block
+    holds the rest: the weights' count, width and split, or their measured size."""
 
     params_b: Annotated[float, Field(gt=0, strict=True)] | None = Field(
         None,
-        description="Parameters, in billions (config.json or the model card); required unless "
-        "weights_gib is given.",
+        description="Parameters, in billions (counted from the safetensors headers, or the model "
+        "card); required unless weights_gib is given.",
     )
     layers: Count | None = Field(None, description="Transformer layers (`num_hidden_layers`).")
     heads: Count | None = Field(
@@ -318,7 +322,9 @@ class Config(Strict):
     )
     source: Source = Field(description="Where the weights come from.")
     info: ModelInfo | None = Field(
-        None, description="The served weights' facts, for `toolkit plan`."
+        None,
+        description="The served weights' facts, for `toolkit plan`: what the config's twin "
+        "(its checkpoint's config.json) cannot say, the twin giving the rest.",
     )
     gated: StrictBool = Field(
         False, description="The model needs a Hugging Face token (HF_TOKEN_FILE or HF_TOKEN)."
@@ -402,8 +408,8 @@ class Config(Strict):
         ):
             raise _FieldError(
                 "info",
-                "vLLM's plan needs layers, kv_heads and head_dim; add them from the model's "
-                "config.json",
+                "vLLM's plan needs layers, kv_heads and head_dim; keep the checkpoint's "
+                "config.json beside the file as twins/<owner>--<name>.json, or add them from it",
             )
         flag, stages = backend.parallel_flag, backend.pipeline_flag
         # A multi_node backend has both flags (Backend checks it), so every nodes > 1 lands here.
@@ -691,6 +697,10 @@ class Catalog(Mapping[str, Config]):
     def backend(self, config: Config) -> Backend:
         return self.backends[config.backend].for_gpus(config.gpus)
 
+    def twin(self, config: Config) -> Path | None:
+        """The config's twin, beside its file or else shipped (toolkit/catalog/twins.py), if any."""
+        return twins.twin_path(self.sources[config.name].parent, config.source.model_dump())
+
 
 def unknown_name_message(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
@@ -712,10 +722,32 @@ def load_config(path: Path, backends: dict[str, Backend]) -> Config:
         raise CatalogError(
             f"{_show(path)}: unknown key 'name'; the config name is the file name ({name})."
         )
+    twin = twins.twin_path(path.parent, data.get("source"))
+    if twin is not None and isinstance(data.get("info"), dict):
+        data = {**data, "info": _with_twin(path, data["info"], twin)}
     try:
         return Config.model_validate({"name": name, **data}, context={"backends": backends})
     except ValidationError as exc:
         raise _explain(path, exc, Config) from None
+
+
+def _with_twin(path: Path, info: dict[str, Any], twin: Path) -> dict[str, Any]:
+    """The info: block completed with the twin's facts: the twin is the checkpoint's own word,
+    so an info: value that says otherwise is refused rather than either one chosen."""
+    try:
+        said = twins.facts(twins.read(twin))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CatalogError(
+            f"{_show(path)}: its twin {_show(twin)} is not a readable JSON object ({exc}); "
+            "replace it with the checkpoint's published config.json."
+        ) from None
+    for key, value in said.items():
+        if key in info and info[key] != value:
+            raise CatalogError(
+                f"{_show(path)}: info.{key} is {info[key]!r} but its twin {_show(twin)} says "
+                f"{value!r}; remove info.{key}, since the twin's value is the checkpoint's."
+            )
+    return {**info, **said}
 
 
 def _check_name(path: Path, name: str) -> None:

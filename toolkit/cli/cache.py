@@ -21,16 +21,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from toolkit.catalog.configs import Catalog
+    from toolkit.catalog.configs import Catalog, Config
 
 
 def _fingerprint(user_dir: str | None) -> str:
     """Two 32-bit checksums of every entry's path, size and modification time (zlib's, as
     hashlib's import would cost the fast path more than the whole lookup)."""
     lines = []
-    dirs = [data_root() / "configs", *_source_dirs()]
-    if user_dir:
-        dirs.append(Path(user_dir))
+    catalogs = [data_root() / "configs", *([Path(user_dir)] if user_dir else [])]
+    # the twins beside the configs give their facts (toolkit/catalog/twins.py)
+    dirs = [*catalogs, *(c / "twins" for c in catalogs), *_source_dirs()]
     for directory in dirs:
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
@@ -89,11 +89,31 @@ def show_data(catalog: Catalog, name: str) -> dict[str, Any]:
     data["backend_base_image"] = backend.base
     if config.info and not config.source.local:
         data["download_gib"] = round(plan.weights_gib(config.info), 1)
+    data["facts_from"] = facts_from(catalog, config)
     data["file"] = str(catalog.sources[config.name])
     builtin = data_root() / "configs" / f"{config.name}.yaml"
     if catalog.sources[config.name] != builtin and builtin.is_file():
         data["overrides"] = f"configs/{config.name}.yaml"
     return data
+
+
+def facts_from(catalog: Catalog, config: Config) -> dict[str, list[str]] | None:
+    """Which model facts the twin gave and which the info: block, by the twin's path and
+    'info'; None for a config with no facts to plan with."""
+    if config.info is None:
+        return None
+    from toolkit.catalog import twins
+
+    twin = catalog.twin(config)
+    said = list(twins.facts(twins.read(twin))) if twin else []
+    written = [k for k in config.info.model_fields_set if k not in said]
+    found = {"info": sorted(written, key=list(type(config.info).model_fields).index)}
+    return ({_shown(twin): said} if twin else {}) | found
+
+
+def _shown(path: Path) -> str:
+    """A path under the checkout as it is written there, configs/twins/...; else whole."""
+    return str(path.relative_to(data_root())) if path.is_relative_to(data_root()) else str(path)
 
 
 def with_engine(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

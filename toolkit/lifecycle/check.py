@@ -41,19 +41,12 @@ class Checked(NamedTuple):
 
 
 def twin_path(catalog: Catalog, config: Config) -> Path | None:
-    """The config twin beside the config's file; for a local model, its own config.json."""
-    source = config.source
-    stem = (source.hf or source.modelscope or "").replace("/", "--")
-    if source.local:
-        stem = Path(source.local).name
-    folder = catalog.sources[config.name].parent / "twins"
-    for candidate in (folder / stem, folder / f"{stem}.json"):
-        if stem and candidate.exists():
-            return candidate
-    if source.local:
+    """The config twin beside the config's file; for a local model, else its own config.json."""
+    twin = catalog.twin(config)
+    if twin is None and config.source.local:
         own = local_model_dir(config) / "config.json"
         return own if own.is_file() else None
-    return None
+    return twin
 
 
 def check(catalog: Catalog, config: Config, timeout: float = TIMEOUT) -> Checked:

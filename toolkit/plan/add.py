@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolkit.catalog import twins
 from toolkit.catalog.configs import NAME_PATTERN, Catalog, Config, load_config
 from toolkit.errors import ToolkitError, UsageError
 from toolkit.plan import memory
@@ -152,12 +153,11 @@ def add(
         )
     planned = result is not None
     text = render(name, source, checkpoint, backend, gpus, context, gated, catalog, planned)
-    _write_checked(path, text, catalog)
-    if checkpoint is not None:
-        twin = directory / "twins" / f"{_twin_name(source)}.json"
-        twin.parent.mkdir(exist_ok=True)
+    twin = None
+    if checkpoint is not None:  # the config's shape facts: its info: block holds the rest
         published = {"_source": _address(source), **checkpoint.config}
-        twin.write_text(json.dumps(published, indent=2) + "\n", encoding="utf-8")
+        twin = (f"{_twin_name(source)}.json", json.dumps(published, indent=2) + "\n")
+    _write_checked(path, text, catalog, twin)
     if checkpoint is not None:  # the plan of the file as written, for any backend
         result = memory.plan(
             catalog_config(path, catalog),
@@ -312,9 +312,10 @@ def render(
         lines.append(f"  {source.kind}: {_quote(source.reference)}")
     if checkpoint is not None:
         lines += _info_lines(checkpoint)
-        lines.insert(
-            1, f"# Its config.json is kept beside this file: twins/{_twin_name(source)}.json"
-        )
+        lines[1:1] = [
+            f"# Its config.json is kept beside this file: twins/{_twin_name(source)}.json, which",
+            f"# gives the plan {_shape(checkpoint)}.",
+        ]
     args = _engine_lines(source, checkpoint, backend, gpus, context)
     if args:
         lines += ["engine_args:", *args]
@@ -331,17 +332,36 @@ def _description(source: Source, checkpoint: Checkpoint | None, backend: str, gp
 
 
 def _info_lines(checkpoint: Checkpoint) -> list[str]:
+    """What the twin (config.json) cannot say: the weights' count, width and split."""
     info = checkpoint.info
     how = "the safetensors headers" if checkpoint.counted else "config.json's shapes (estimated)"
-    lines = [f"info:  # for `toolkit plan`: config.json, parameters from {how}"]
+    lines = [f"info:  # beside its twin's shape, for `toolkit plan`: parameters from {how}"]
     facts = info.model_dump(exclude_none=True, exclude_defaults=True)
     facts.setdefault("weights", info.weights)
+    for said in twins.facts(checkpoint.config):
+        facts.pop(said, None)
     for key in INFO_ORDER:
         if key in facts:
             value = facts[key]
             shown = f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else value
             lines.append(f"  {key}: {shown}{_fact_comment(key, checkpoint)}")
     return lines
+
+
+def _shape(checkpoint: Checkpoint) -> str:
+    """What the twin tells the plan, in words: the KV cache's shape and the context."""
+    info = checkpoint.info
+    if info.kv_lora_rank:
+        cache = f"a latent of {info.kv_lora_rank} + {info.qk_rope_head_dim} per token and layer"
+    else:
+        cache = f"{info.kv_heads} KV heads of {info.head_dim}"
+    window = (
+        f", {info.sliding_layers} of them within a {info.sliding_window}-token window"
+        if info.sliding_window
+        else ""
+    )
+    rope = f" with its {checkpoint.rope} RoPE scaling" if checkpoint.rope else ""
+    return f"{info.layers} layers{window}, {cache}, {info.max_position} tokens{rope}"
 
 
 def _fact_comment(key: str, checkpoint: Checkpoint) -> str:
@@ -353,12 +373,6 @@ def _fact_comment(key: str, checkpoint: Checkpoint) -> str:
     if key == "params_b" and checkpoint.params_by_dtype:
         dtypes = ", ".join(f"{d} {n / 1e9:.3g}B" for d, n in checkpoint.params_by_dtype.items())
         return f"  # tensor elements by dtype: {dtypes}"
-    if key == "kv_lora_rank":
-        return "  # latent attention: vLLM caches this + qk_rope_head_dim per token and layer"
-    if key == "sliding_window":
-        return "  # vLLM keeps only the window's KV cache in the sliding_layers"
-    if key == "max_position" and checkpoint.rope:
-        return f"  # with its {checkpoint.rope} RoPE scaling"
     if key == "weights" and checkpoint.quantization:
         return f"  # quantization_config: {checkpoint.quantization}; vLLM reads it itself"
     return ""
@@ -397,11 +411,18 @@ def _quote(text: str) -> str:
     return dumped.removesuffix("\n...").removesuffix("...").strip()
 
 
-def _write_checked(path: Path, text: str, catalog: Catalog) -> None:
-    """Load the file with the catalog's strict loader first; only a valid file is put in place."""
+def _write_checked(path: Path, text: str, catalog: Catalog, twin: tuple[str, str] | None) -> None:
+    """Load the file, beside its twin (name, text), with the catalog's strict loader first; only
+    a valid file is put in place, its twin first."""
     with tempfile.TemporaryDirectory() as scratch:
         trial = Path(scratch) / path.name
         trial.write_text(text, encoding="utf-8")
+        if twin is not None:
+            (Path(scratch) / "twins").mkdir()
+            (Path(scratch) / "twins" / twin[0]).write_text(twin[1], encoding="utf-8")
         load_config(trial, catalog.backends)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if twin is not None:
+            (path.parent / "twins").mkdir(exist_ok=True)
+            shutil.copyfile(Path(scratch) / "twins" / twin[0], path.parent / "twins" / twin[0])
         shutil.copyfile(trial, path)

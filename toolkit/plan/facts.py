@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolkit.catalog import twins
 from toolkit.catalog.configs import ModelInfo
 from toolkit.errors import ToolkitError, UsageError
 
@@ -59,17 +60,6 @@ KNOWN = (
 
 # name -> (safetensors dtype, shape)
 Tensors = dict[str, tuple[str, list[int]]]
-# Models whose attention vLLM runs as multi-head latent attention, caching one latent per token
-# and layer (ModelConfig.is_deepseek_mla); MiniCPM3 also has kv_lora_rank but caches K and V.
-MLA_MODEL_TYPES = (
-    "deepseek_v2",
-    "deepseek_v3",
-    "deepseek_v32",
-    "kimi_k2",
-    "kimi_linear",
-    "longcat_flash",
-    "pangu_ultra_moe",
-)
 
 
 def read(model: str, revision: str | None = None) -> ModelInfo:
@@ -106,7 +96,7 @@ def from_config(config: dict[str, Any], tensors: Tensors) -> ModelInfo:
             "params_b": params / 1e9,
             "layers": text["num_hidden_layers"],
             "heads": heads,  # not hidden / head_dim: Qwen3 and Gemma 2 differ
-            **_attention(config, text),
+            **twins.attention(config, text),
             "hidden": hidden,
             "intermediate": text.get("intermediate_size"),
             "vocab": text.get("vocab_size"),
@@ -115,28 +105,6 @@ def from_config(config: dict[str, Any], tensors: Tensors) -> ModelInfo:
             "unquantized_b": unquantized / 1e9,
         }
     )
-
-
-def _attention(config: dict[str, Any], text: dict[str, Any]) -> dict[str, Any]:
-    """The KV cache's shape: KV heads and head dimension, for latent attention the latent's
-    width and the RoPE key's, as vLLM reads them (ModelConfig.get_head_size), and the window
-    and count of the sliding-window layers that config.json's layer_types names."""
-    heads = text["num_attention_heads"]
-    rope, nope = text.get("qk_rope_head_dim"), text.get("qk_nope_head_dim")
-    facts: dict[str, Any] = {
-        "kv_heads": text.get("num_key_value_heads") or heads,
-        "head_dim": text.get("head_dim")
-        or (rope + nope if rope and nope else None)
-        or text["hidden_size"] // heads,
-    }
-    model_type = text.get("model_type") or config.get("model_type")
-    if model_type in MLA_MODEL_TYPES and text.get("kv_lora_rank") and rope:
-        facts |= {"kv_lora_rank": text["kv_lora_rank"], "qk_rope_head_dim": rope}
-    kinds, window = text.get("layer_types"), text.get("sliding_window")
-    sliding = kinds.count("sliding_attention") if isinstance(kinds, list) else 0
-    if sliding and window:  # gpt-oss, Gemma 3: which layers attend within the window
-        facts |= {"sliding_window": window, "sliding_layers": sliding}
-    return facts
 
 
 def _served(text: dict[str, Any], tensors: Tensors) -> Tensors:
@@ -277,9 +245,6 @@ def offline(imported: bool) -> bool:
 # What `toolkit add` reads from a checkpoint: every fact a config needs, none asked of the user.
 DTYPE_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1}
 DTYPE_BYTES |= {"U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1}
-# RoPE types whose max_position_embeddings is already the scaled context (vLLM's
-# _get_and_verify_max_len); every other type's `factor` stretches it.
-SCALED_ROPE = ("su", "longrope", "llama3")
 
 
 @dataclass(frozen=True)
@@ -307,7 +272,7 @@ def checkpoint(config: dict[str, Any], tensors: Tensors) -> Checkpoint:
     architectures = config.get("architectures") or []
     quant = config.get("quantization_config") or {}
     info = from_config(config, tensors) if tensors else _estimated(config, text)
-    max_context, rope = _context(config, text)
+    max_context, rope = twins.context(config, text)
     if max_context:
         info = info.model_copy(update={"max_position": max_context})
     by_dtype: dict[str, int] = {}
@@ -349,30 +314,13 @@ def _quantization(quant: dict[str, Any]) -> str:
     return _describe(quant)
 
 
-def _context(config: dict[str, Any], text: dict[str, Any]) -> tuple[int | None, str | None]:
-    """The longest context vLLM derives from the config (_get_and_verify_max_len), and the RoPE
-    scaling type: a factor stretches max_position_embeddings, YaRN's its
-    original_max_position_embeddings (transformers' default for it: max_position_embeddings);
-    Llama 3, LongRoPE and Gemma 3 give the scaled context already."""
-    longest = text.get("max_position_embeddings")
-    scaling = text.get("rope_scaling") or text.get("rope_parameters") or {}
-    rope = scaling.get("rope_type") or scaling.get("type") if isinstance(scaling, dict) else None
-    factor = scaling.get("factor") if isinstance(scaling, dict) else None
-    gemma3 = "gemma3" in str(config.get("model_type") or text.get("model_type") or "")
-    if longest and rope and rope not in SCALED_ROPE and factor and not gemma3:
-        if rope == "yarn":
-            longest = scaling.get("original_max_position_embeddings") or longest
-        longest = int(longest * factor)
-    return longest, rope if rope and rope != "default" else None
-
-
 def _estimated(config: dict[str, Any], text: dict[str, Any]) -> ModelInfo:
     """ModelInfo from config.json alone (a folder or repo without safetensors headers): the
     language model's parameters from its shapes (attention, MLP or every expert, embeddings),
     a decoder as Llama, Qwen and Mistral lay it out; a vision tower is not counted."""
     hidden, layers = text["hidden_size"], text["num_hidden_layers"]
     heads = text["num_attention_heads"]
-    shape = _attention(config, text)
+    shape = twins.attention(config, text)
     kv, head_dim = shape["kv_heads"], shape["head_dim"]
     attention = hidden * head_dim * (2 * heads + 2 * kv)
     experts = _experts(text)
