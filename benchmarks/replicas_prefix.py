@@ -1,14 +1,17 @@
 """cache_aware against round_robin: the CPU vLLM (demo-vllm) as two replicas behind vllm-router.
 
-For each arm (one replica; two with `round_robin`; two with `cache_aware`) this starts demo-vllm
+For each arm (one replica; two with `round_robin`; two with `cache_aware`; two, with the load
+sent to replica 1 at its own address, past the router) this starts demo-vllm
 (built beforehand: `make demo` or `toolkit build demo-vllm`), runs `toolkit bench` through the
 endpoint on a shared-prefix load (N system prompts of P tokens, M questions each, taking turns:
 `--shared-prefix N:M`), reads every replica's own vLLM counters at its container address before
 and after (`vllm:prefix_cache_queries_total` and `_hits_total`, the requests each served), then
-stops it. It prints a table and, with --json, writes the figures.
+stops it. It prints a table and, with --json, writes the figures. The demo's tiny tokenizer
+splits each word of the synthetic prompt into about six tokens, so the default 64-word system
+prompt is about 380 tokens, and the whole request 418 of the model's 512.
 
     PYTHONPATH=. .venv/bin/python benchmarks/replicas_prefix.py \
-        [--model-dir .demo/models/tiny-llama] [--shared-prefix 8:12] [--prefix-tokens 240] \
+        [--model-dir .demo/models/tiny-llama] [--shared-prefix 64:3] [--prefix-tokens 64] \
         [--concurrency 8] [--requests 192] [--json FILE]
 """
 
@@ -32,10 +35,11 @@ from toolkit.paths import REPO_ROOT
 
 NAME = "demo-vllm"
 MODEL = "Tiny-Llama"
-ARMS = {  # name: (replicas, policy)
-    "1 replica": (1, None),
-    "2 x round_robin": (2, "round_robin"),
-    "2 x cache_aware": (2, "cache_aware"),
+ARMS = {  # name: (replicas, policy, bench replica 1 at its own address, past the router)
+    "1 replica": (1, None, False),
+    "2 x round_robin": (2, "round_robin", False),
+    "2 x cache_aware": (2, "cache_aware", False),
+    "2, replica 1 direct": (2, "round_robin", True),
 }
 
 
@@ -79,7 +83,15 @@ def served(before: metrics.Samples, after: metrics.Samples) -> dict[str, Any]:
     }
 
 
-def run_arm(catalog: Path, replicas: int, policy: str | None, args: argparse.Namespace) -> Any:
+def replica_url(number: int) -> str:
+    label = [*names.service_filter(NAME), f"{names.label('replica')}={number}/2"]
+    (found,) = connect().containers(label=label)
+    return f"http://{found.address}:{found.labels[names.label('replica-port')]}"
+
+
+def run_arm(
+    catalog: Path, replicas: int, policy: str | None, direct: bool, args: argparse.Namespace
+) -> Any:
     start = ["start", NAME, "--port", str(args.port), "--replicas", str(replicas)]
     if policy:
         start += ["--policy", policy]
@@ -88,9 +100,10 @@ def run_arm(catalog: Path, replicas: int, policy: str | None, args: argparse.Nam
         raise SystemExit(f"toolkit start failed ({started.returncode}):\n{started.stderr}")
     try:
         before = counters()
+        target = ["--url", replica_url(1), "--model", MODEL] if direct else [NAME]
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             bench = toolkit(
-                catalog, "bench", NAME, "--shared-prefix", args.shared_prefix,
+                catalog, "bench", *target, "--shared-prefix", args.shared_prefix,
                 "--prefix-tokens", str(args.prefix_tokens), "--prompt-tokens", "8",
                 "--output-tokens", "8", "--ignore-eos", "--concurrency", str(args.concurrency),
                 "--requests", str(args.requests), "--warmup", "0", "--json", out.name,
@@ -107,6 +120,7 @@ def run_arm(catalog: Path, replicas: int, policy: str | None, args: argparse.Nam
     return {
         "replicas": replicas,
         "policy": policy,
+        "direct": direct,
         "per_replica": per_replica,
         "prefix_cache_hit_rate": round(hits / queries, 4) if queries else None,
         "requests_per_s": level["requests_per_s"],
@@ -121,8 +135,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=REPO_ROOT / ".demo/models/tiny-llama")
     parser.add_argument("--port", type=int, default=4042)
-    parser.add_argument("--shared-prefix", default="8:12")
-    parser.add_argument("--prefix-tokens", type=int, default=240)
+    parser.add_argument("--shared-prefix", default="64:3")
+    parser.add_argument("--prefix-tokens", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--requests", type=int, default=192)
     parser.add_argument("--json", dest="json_file", type=Path)
@@ -130,8 +144,8 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory(prefix="replicas-prefix-") as directory:
         catalog = catalog_with(Path(directory), args.model_dir)
-        for arm, (replicas, policy) in ARMS.items():
-            rows[arm] = run_arm(catalog, replicas, policy, args)
+        for arm, (replicas, policy, direct) in ARMS.items():
+            rows[arm] = run_arm(catalog, replicas, policy, direct, args)
     print(f"{'arm':<18}{'hit rate':>9}{'req/s':>8}{'tok/s':>8}{'TTFT p50':>10}  requests each")
     for arm, row in rows.items():
         rate = row["prefix_cache_hit_rate"]

@@ -136,6 +136,10 @@ def test_a_malformed_trace_is_refused_naming_its_line(
             "error: --trace-speed scales a trace; give --trace FILE.jsonl or drop it.\n",
         ),
         (
+            ["--trace-speed", "1"],
+            "error: --trace-speed scales a trace; give --trace FILE.jsonl or drop it.\n",
+        ),
+        (
             ["--trace", "t.jsonl", "--trace-speed", "0"],
             "error: --trace-speed must be above 0, e.g. --trace-speed 2 for twice as fast.\n",
         ),

@@ -167,10 +167,10 @@ def arrivals(level: Level, count: int | None, duration: float | None, seed: int)
 def check_trace(options: dict[str, Any]) -> None:
     """--trace brings its own schedule and prompts: the flags that make either are refused."""
     if options["trace"] is None:
-        if options["trace_speed"] != 1.0:
+        if options["trace_speed"] is not None:
             raise UsageError("--trace-speed scales a trace; give --trace FILE.jsonl or drop it.")
         return
-    if options["trace_speed"] <= 0:
+    if options["trace_speed"] is not None and options["trace_speed"] <= 0:
         raise UsageError("--trace-speed must be above 0, e.g. --trace-speed 2 for twice as fast.")
     clashes = [
         "rate",

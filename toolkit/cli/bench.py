@@ -88,9 +88,8 @@ from toolkit.protocols import Protocol
 )
 @click.option(
     "--trace-speed",
-    default=1.0,
-    show_default=True,
-    help="Replay the trace this many times as fast.",
+    type=float,
+    help="Replay the trace this many times as fast.  [default: 1.0]",
 )
 @click.option("--ignore-eos", is_flag=True, help="Ask vLLM for exactly --output-tokens tokens.")
 @click.option("--slo", help="Goodput limits, e.g. ttft=500ms,tpot=50ms (keys: ttft itl tpot e2e).")
@@ -199,7 +198,7 @@ def _settings(options: dict[str, Any], output_given: bool) -> Any:
         load_dataset(o["dataset"])
     if o["trace"]:
         load_trace(o["trace"])
-        level = Level(trace=o["trace"], speed=o["trace_speed"])
+        level = Level(trace=o["trace"], speed=o["trace_speed"] or 1.0)
     elif o["rate"] is not None:
         level = Level(rate=o["rate"], poisson=o["poisson"])
     else:
@@ -228,7 +227,7 @@ def _settings(options: dict[str, Any], output_given: bool) -> Any:
         find_max_rate=o["find_max_rate"],
         slo_targets=targets,
         trace=o["trace"],
-        trace_speed=o["trace_speed"],
+        trace_speed=o["trace_speed"] or 1.0,
         dataset_output=bool(o["dataset"]) and not output_given,
     )
 
