@@ -100,7 +100,9 @@ def run_arm(
         raise SystemExit(f"toolkit start failed ({started.returncode}):\n{started.stderr}")
     try:
         before = counters()
-        target = ["--url", replica_url(1), "--model", MODEL] if direct else [NAME]
+        target = [NAME]
+        if direct:
+            target = ["--url", replica_url(1), "--protocol", "openai-text", "--model", MODEL]
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             bench = toolkit(
                 catalog, "bench", *target, "--shared-prefix", args.shared_prefix,
