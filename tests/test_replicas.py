@@ -188,3 +188,19 @@ def test_status_and_the_watchdog_tell_replicas_apart() -> None:
 def test_gpu_sets_split_in_order() -> None:
     assert replicas.gpu_sets(["0", "1", "2", "3"], 2, 2) == [["0", "1"], ["2", "3"]]
     assert replicas.gpu_sets([], 0, 3) == [[], [], []]
+
+
+def test_the_preflight_refuses_more_replicas_than_the_host_holds() -> None:
+    from toolkit.host.engine import EngineError
+    from toolkit.host.gpus import Gpu
+    from toolkit.lifecycle.preflight import check_replicas_fit
+
+    config = Catalog.load()["llama3-70b_4"]
+    eight = [Gpu(str(i), "NVIDIA H100 80GB HBM3", 79.6, 79.0) for i in range(8)]
+    check_replicas_fit(config, 2, eight)
+    with pytest.raises(EngineError) as refused:
+        check_replicas_fit(config, 4, eight)
+    assert str(refused.value) == (
+        "llama3-70b_4 needs 4 GPU(s) for each of 4 replicas, 16 in all, and this host has 8; "
+        "run at most 2."
+    )

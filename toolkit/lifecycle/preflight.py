@@ -74,6 +74,7 @@ def checks(engine: Engine, catalog: Catalog, config: Config, options: StartOptio
         from toolkit.host import gpus
 
         host = gpus.discover()
+        check_replicas_fit(config, replicas, host)
         check_driver(config, backend.min_driver, gpus.driver_version())
         for chunk in gpu_sets(ids, config.gpus, replicas):
             check_fit(catalog, config, chunk, host, options.force)
@@ -173,6 +174,19 @@ def check_exposure(config: Config, api_key_env: str | None, bind: str, key: str 
             f"publishing {config.name} on {bind} needs an API key; pass --api-key (or set "
             "TOOLKIT_API_KEY), or keep --bind 127.0.0.1."
         )
+
+
+def check_replicas_fit(config: Config, replicas: int, host: list[Gpu]) -> None:
+    """Refuse, in one sentence, more replicas than this host's GPUs hold (none found: the fit
+    check says so)."""
+    if replicas == 1 or not host or config.gpus * replicas <= len(host):
+        return
+    most = len(host) // config.gpus
+    advice = f"run at most {most}" if most else "this host cannot hold even one"
+    raise EngineError(
+        f"{config.name} needs {config.gpus} GPU(s) for each of {replicas} replicas, "
+        f"{config.gpus * replicas} in all, and this host has {len(host)}; {advice}."
+    )
 
 
 def check_driver(config: Config, needed: int | None, found: str | None) -> None:
