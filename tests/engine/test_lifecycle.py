@@ -292,7 +292,7 @@ def test_compose_exiting_0_without_a_container_is_caught(docker, built: Path, mo
     monkeypatch.setattr(
         render,
         "render_compose",
-        lambda catalog, config: original(catalog, config).replace(
+        lambda catalog, config, *rest: original(catalog, config, *rest).replace(
             "      start_period:", '      start_interval: "2s"\n      start_period:'
         ),
     )
