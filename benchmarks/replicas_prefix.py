@@ -31,6 +31,7 @@ import httpx
 from toolkit.bench import metrics
 from toolkit.catalog import names
 from toolkit.host.engine import connect
+from toolkit.lifecycle.running import own_url
 from toolkit.paths import REPO_ROOT
 
 NAME = "demo-vllm"
@@ -64,10 +65,9 @@ def counters() -> dict[str, metrics.Samples]:
     """Each running replica's vLLM counters (or the single service's), read at its address."""
     read: dict[str, metrics.Samples] = {}
     for found in connect().containers(label=names.service_filter(NAME)):
-        port = found.labels.get(names.label("replica-port"), "")
         replica = found.labels.get(names.label("replica"), "1/1")
-        url = f"http://{found.address}:{port or 8000}/metrics"
-        read[replica] = metrics.parse(httpx.get(url, timeout=10).text, MODEL)
+        text = httpx.get(own_url(found) + "/metrics", timeout=10).text
+        read[replica] = metrics.parse(text, MODEL)
     return read
 
 
@@ -86,7 +86,7 @@ def served(before: metrics.Samples, after: metrics.Samples) -> dict[str, Any]:
 def replica_url(number: int) -> str:
     label = [*names.service_filter(NAME), f"{names.label('replica')}={number}/2"]
     (found,) = connect().containers(label=label)
-    return f"http://{found.address}:{found.labels[names.label('replica-port')]}"
+    return own_url(found)
 
 
 def run_arm(

@@ -30,7 +30,7 @@ class Service(NamedTuple):
     bind: str = "127.0.0.1"
     vision: bool = False
     keyed: bool = False  # published through the keyed proxy (toolkit/lifecycle/proxy.py)
-    replica: int = 0  # which of `replicas` behind the router (toolkit/lifecycle/router.py)
+    replica: int = 0  # which of `replicas` behind the router (toolkit/service/replicas.py)
     replicas: int = 1
 
     @property
@@ -61,6 +61,11 @@ class Service(NamedTuple):
             replicas=int(replicas or 1),
         )
 
+    @property
+    def replica_name(self) -> str:
+        """`2/3` for the second of three replicas behind the router; empty for one server."""
+        return f"{self.replica}/{self.replicas}" if self.replica else ""
+
     def whole(self, replicas: list[Service]) -> Service:
         """The service its replicas make together: every replica's GPUs, in replica order."""
         ordered = sorted(replicas, key=lambda r: r.replica)
@@ -76,6 +81,16 @@ class Started(NamedTuple):
 def containers(engine: Engine, name: str | None = None) -> list[Container]:
     """Containers of toolkit services (all states), optionally of one config."""
     return engine.containers(label=names.service_filter(name))
+
+
+def own_url(found: Container) -> str:
+    """Where the host reaches this container's server itself: the service's address, or, for a
+    replica behind the router (which publishes no port), its container address; empty for a
+    replica not yet on a network."""
+    port = found.labels.get(names.label("replica-port"))
+    if port is None:
+        return Service.from_labels(found.labels).url
+    return f"http://{found.address}:{port}" if found.address else ""
 
 
 def container(engine: Engine, name: str) -> Container | None:

@@ -21,7 +21,14 @@ from toolkit.host.engine import Container, Engine, EngineError, connect
 from toolkit.lifecycle import proxy, router, watch
 from toolkit.lifecycle.credentials import hand_over_token, handed_token
 from toolkit.lifecycle.preflight import Launch, StartOptions, checks_or_running
-from toolkit.lifecycle.running import Interrupted, Service, Started, container, containers
+from toolkit.lifecycle.running import (
+    Interrupted,
+    Service,
+    Started,
+    container,
+    containers,
+    own_url,
+)
 from toolkit.lifecycle.stop import down
 from toolkit.paths import state_dir
 
@@ -47,7 +54,6 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
     """
     engine = connect()
     timeout = options.timeout if options.timeout is not None else config.startup_seconds
-    port = catalog.backend(config).container_port
     launch = checks_or_running(engine, catalog, config, options)
     if not isinstance(launch, Started):
         cached = _prepare(catalog, config, launch, options, progress)
@@ -68,7 +74,6 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
                 engine,
                 config,
                 launch.service,
-                port,
                 timeout,
                 options.api_key,
                 progress,
@@ -79,7 +84,7 @@ def start(catalog: Catalog, config: Config, options: StartOptions, progress: Pro
     service = launch.service
     try:
         if options.wait:
-            _wait(engine, config, service, port, timeout, options.api_key, progress)
+            _wait(engine, config, service, timeout, options.api_key, progress)
     except KeyboardInterrupt:
         raise _interrupted(config.name) from None
     return Started(service)
@@ -154,7 +159,6 @@ def _wait(
     engine: Engine,
     config: Config,
     service: Service,
-    port: int,
     timeout: float,
     api_key: str | None,
     progress: Progress,
@@ -170,7 +174,7 @@ def _wait(
         every = containers(engine, config.name)
         if protocols.model_listed(
             service.protocol, service.url, config.model, api_key
-        ) and _replicas_listed(every, service.protocol, port, config.model):
+        ) and _replicas_listed(every, service.protocol, config.model):
             return
         crashed = any(c.status in ("exited", "dead") for c in every)
         troubled = [c for c in every if c.status in ("exited", "dead") or c.restart_count]
@@ -197,15 +201,14 @@ def _wait(
         time.sleep(POLL_SECONDS)
 
 
-def _replicas_listed(found: list[Container], protocol: str, port: int, model: str) -> bool:
+def _replicas_listed(found: list[Container], protocol: str, model: str) -> bool:
     """Whether each replica behind the router lists the model, asked at its own address (none
     publishes a port): the router answers as soon as one does, and a start waits for all."""
     from toolkit.protocols import probe as protocols
 
     replicas = [c for c in found if names.label("replica") in c.labels]
     return all(
-        c.address and protocols.model_listed(protocol, f"http://{c.address}:{port}", model, None)
-        for c in replicas
+        (url := own_url(c)) and protocols.model_listed(protocol, url, model, None) for c in replicas
     )
 
 

@@ -27,7 +27,7 @@ from toolkit.catalog import names
 from toolkit.host import gpus
 from toolkit.host.engine import Container, Engine
 from toolkit.lifecycle import watch as watchdog
-from toolkit.lifecycle.running import Service, containers
+from toolkit.lifecycle.running import Service, containers, own_url
 from toolkit.paths import state_dir
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class Reader:
         restarts = watchdog.status_fields(found)
         row: dict[str, Any] = {
             "config": service.name,
-            "replica": f"{service.replica}/{service.replicas}" if service.replica else "",
+            "replica": service.replica_name,
             "url": service.url,
             "health": found.health,
             "restarts": restarts["restarts"],
@@ -208,15 +208,6 @@ class Reader:
         except (httpx.HTTPError, ValueError) as exc:
             row["server"] = f"no answer from {own_url(found)}{source.path} ({exc})"
         return row
-
-
-def own_url(found: Container) -> str:
-    """Where the host reads this container's server: the service's address, or for a replica
-    behind the router (toolkit/lifecycle/router.py) its own container address."""
-    port = found.labels.get(names.label("replica-port"))
-    if port and found.address:
-        return f"http://{found.address}:{port}"
-    return Service.from_labels(found.labels).url
 
 
 def load_now(found: Container) -> dict[str, float]:

@@ -29,7 +29,7 @@ def status(name: str | None = None) -> list[dict[str, object]]:
         rows.append(
             {
                 "config": service.name,
-                "replica": f"{service.replica}/{service.replicas}" if service.replica else "",
+                "replica": service.replica_name,
                 "model": service.model,
                 "protocol": service.protocol,
                 "state": found.status,
