@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from toolkit.errors import UsageError
 from toolkit.paths import state_dir
 from toolkit.protocols import spec
-from toolkit.service import replicas
+from toolkit.service import hardening, replicas
 
 if TYPE_CHECKING:
     from toolkit.catalog.backends import Backend
@@ -101,12 +101,6 @@ def set_up(rendered: str, config: Config, backend: Backend, key: str) -> str:
     return render.to_yaml(document)
 
 
-def _non_root() -> int:
-    from toolkit.service import hardening  # pydantic: only where the proxy is set up, not on stop
-
-    return hardening.NON_ROOT_UID
-
-
 def remove_key(name: str) -> None:
     """Remove what set_up wrote for this service: its key and its nginx configuration."""
     key_file(name).unlink(missing_ok=True)
@@ -132,13 +126,7 @@ def exposed(document: dict[str, Any], config: Config, backend: Backend) -> dict[
         # root filesystem refuses.
         "volumes": [f"{conf_file(config.name)}:/etc/toolkit/nginx.conf:ro"],
         "secrets": [{"source": "api_key", "target": "api_key"}],
-        "user": f"{_non_root()}:{_non_root()}",
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges:true"],
-        "read_only": True,
-        "tmpfs": ["/tmp"],
-        "pids_limit": 256,
-        "mem_limit": "256m",
+        **hardening.sidecar_fields(pids_limit=256, mem_limit="256m"),
         "healthcheck": {
             "test": ["CMD", "python3", "-c", _PROXY_HEALTH],
             "interval": "30s",

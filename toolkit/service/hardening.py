@@ -47,6 +47,21 @@ def compose_fields(backend: Backend, config: Config) -> dict[str, Any]:
     return fields
 
 
+def sidecar_fields(pids_limit: int, mem_limit: str) -> dict[str, Any]:
+    """The compose keys that confine a service beside the model server (the keyed proxy, the
+    replicas' router): the non-root user, no capabilities, no privilege gain, a read-only root
+    with a scratch /tmp, and bounds on processes and memory."""
+    return {
+        "user": f"{NON_ROOT_UID}:{NON_ROOT_UID}",
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "read_only": True,
+        "tmpfs": ["/tmp"],
+        "pids_limit": pids_limit,
+        "mem_limit": mem_limit,
+    }
+
+
 def memory_limit(backend: Backend, config: Config) -> str:
     """A CPU service's memory limit as Compose takes it: the config's, else its backend's."""
     return config.memory_limit or backend.runtime.cpu_memory_limit
