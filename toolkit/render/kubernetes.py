@@ -49,6 +49,11 @@ PROBE_PERIOD = 10
 HEADER = f"{render.GENERATED_MARK} --target kubernetes"
 PREFIX = "toolkit-"
 DNS_LABEL_MAX = 63
+# Every object's: what it belongs to and what made it.
+OURS = {
+    "app.kubernetes.io/part-of": "model-serving-toolkit",
+    "app.kubernetes.io/managed-by": "toolkit",
+}
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
@@ -344,8 +349,7 @@ def _context(
         **selector,
         "app.kubernetes.io/version": backend.version,
         "app.kubernetes.io/component": "model-server",
-        "app.kubernetes.io/part-of": "model-serving-toolkit",
-        "app.kubernetes.io/managed-by": "toolkit",
+        **OURS,
         **toolkit_labels,
     }
     user = backend.run_as_uid
@@ -401,9 +405,7 @@ def _cluster_context(
     }
 
 
-def _router_context(
-    config: Config, backend_port: int, images: Images, labels: dict[str, str], name: str
-) -> dict[str, Any]:
+def _router_context(config: Config, backend_port: int, images: Images, name: str) -> dict[str, Any]:
     """The router in front of a config's replicas (toolkit/service/replicas.py): its own
     Deployment, sent to each replica by its stable StatefulSet name."""
     service = f"{name}-replicas"
@@ -417,9 +419,8 @@ def _router_context(
         | {
             "app.kubernetes.io/version": replicas.ROUTER_VERSION,
             "app.kubernetes.io/component": "router",
-            "app.kubernetes.io/part-of": "model-serving-toolkit",
-            "app.kubernetes.io/managed-by": "toolkit",
-            names.label("config"): labels[names.label("config")],
+            **OURS,
+            names.label("config"): config.name,
         },
         "router_local_image": replicas.IMAGE,
         "router_image": names.repository(images.registry, images.namespace, "router")
@@ -445,8 +446,7 @@ def config_files(
     many = config.replicas > 1
     if many:
         backend_port = catalog.backend(config).container_port
-        labels = context["labels"]
-        context |= _router_context(config, backend_port, images, labels, context["name"])
+        context |= _router_context(config, backend_port, images, context["name"])
     workload = (
         "leaderworkerset.yaml"
         if config.nodes > 1
