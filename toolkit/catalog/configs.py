@@ -260,20 +260,18 @@ class ModelInfo(Strict):
                 "info.params_b",
                 "required unless weights_gib gives the weights' size; add either",
             )
-        if (self.kv_lora_rank is None) != (self.qk_rope_head_dim is None):
-            missing = "qk_rope_head_dim" if self.qk_rope_head_dim is None else "kv_lora_rank"
-            raise _FieldError(
-                f"info.{missing}",
-                "a latent-attention KV cache needs both kv_lora_rank and qk_rope_head_dim; "
-                "add it from the model's config.json",
-            )
-        if (self.sliding_window is None) != (self.sliding_layers is None):
-            missing = "sliding_layers" if self.sliding_layers is None else "sliding_window"
-            raise _FieldError(
-                f"info.{missing}",
-                "a sliding-window KV cache needs both sliding_window and sliding_layers; add it "
-                "from the model's config.json",
-            )
+        for cache, pair in (
+            ("latent-attention", ("kv_lora_rank", "qk_rope_head_dim")),
+            ("sliding-window", ("sliding_window", "sliding_layers")),
+        ):
+            given = [key for key in pair if getattr(self, key) is not None]
+            if len(given) == 1:
+                (missing,) = set(pair) - set(given)
+                raise _FieldError(
+                    f"info.{missing}",
+                    f"a {cache} KV cache needs both {pair[0]} and {pair[1]}; add it from the "
+                    "model's config.json",
+                )
         if self.sliding_layers and self.layers and self.sliding_layers > self.layers:
             raise _FieldError(
                 "info.sliding_layers",
@@ -398,8 +396,9 @@ class Config(Strict):
             raise _FieldError(
                 "nodes", f"the {self.backend} backend cannot span hosts; set nodes: 1"
             )
-        if self.replicas > 1 and self.why_one_replica():
-            raise _FieldError("replicas", f"{self.why_one_replica()}; set replicas: 1")
+        single = self.why_one_replica() if self.replicas > 1 else None
+        if single:
+            raise _FieldError("replicas", f"{single}; set replicas: 1")
         facts = self.info
         if (
             backend.memory == "vllm"
